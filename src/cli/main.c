@@ -1,3 +1,56 @@
-/* main.c — placeholder until the CLI lands. */
+/* main.c — `peerless <command> [flags]`: dispatch to the subcommands. */
 #include <stdio.h>
-int main(void) { puts("peerless"); return 0; }
+#include <string.h>
+
+#include "cli/commands.h"
+#include "peerless/models.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"train", pl_cmd_train, "train a model in one process (Fashion-MNIST by default)"},
+    {"models", pl_cmd_models, "list the available models"},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+int pl_cmd_models(int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 0) {
+        fprintf(stderr, "peerless models: takes no arguments\n");
+        return 2;
+    }
+    printf("%s\n", pl_models_list());
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: peerless <command> [flags]   (peerless <command> --help for its flags)\n\ncommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("peerless 0.1.0\n");
+        return 0;
+    }
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "peerless: unknown command '%s' (see peerless --help)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,83 @@
+/* models.c — the model zoo registry and our own small models. */
+#include "peerless/models.h"
+
+#include <string.h>
+
+typedef int (*build_fn)(pl_model *m, int num_classes);
+
+/* mlp: [N,C,H,W] -> flatten -> 256 -> relu -> 128 -> relu -> K */
+static int build_mlp(pl_model *m, int k)
+{
+    int x = pl_nn_flatten(m, 0);
+    x = pl_nn_linear(m, "fc1", x, 256, 1);
+    x = pl_nn_act(m, x, PL_ACT_RELU);
+    x = pl_nn_linear(m, "fc2", x, 128, 1);
+    x = pl_nn_act(m, x, PL_ACT_RELU);
+    return pl_nn_linear(m, "fc3", x, k, 1);
+}
+
+/* lenet5: [N,C,32,32] -> conv 6@5x5 -> relu -> pool2 -> conv 16@5x5 -> relu
+ * -> pool2 -> [N,16,5,5] -> 120 -> relu -> 84 -> relu -> K */
+static int build_lenet5(pl_model *m, int k)
+{
+    int x = pl_nn_conv2d(m, "conv1", 0, 6, pl_conv(5, 1, 0, 1, 1));
+    x = pl_nn_act(m, x, PL_ACT_RELU);
+    x = pl_nn_maxpool2d(m, x, 2, 2, 0, 0);
+    x = pl_nn_conv2d(m, "conv2", x, 16, pl_conv(5, 1, 0, 1, 1));
+    x = pl_nn_act(m, x, PL_ACT_RELU);
+    x = pl_nn_maxpool2d(m, x, 2, 2, 0, 0);
+    x = pl_nn_flatten(m, x);
+    x = pl_nn_linear(m, "fc1", x, 120, 1);
+    x = pl_nn_act(m, x, PL_ACT_RELU);
+    x = pl_nn_linear(m, "fc2", x, 84, 1);
+    x = pl_nn_act(m, x, PL_ACT_RELU);
+    return pl_nn_linear(m, "fc3", x, k, 1);
+}
+
+static const struct {
+    pl_model_info info;
+    build_fn build;
+} zoo[] = {
+    {{"mlp", "3-layer perceptron 256-128-K (ours)", 0, 1, 0}, build_mlp},
+    {{"lenet5", "LeNet-5 with ReLU and max pooling, 32x32 input (ours)", 32, 32, 0}, build_lenet5},
+};
+
+#define ZOO_N (sizeof zoo / sizeof zoo[0])
+
+const pl_model_info *pl_models_find(const char *name)
+{
+    for (size_t i = 0; i < ZOO_N; i++)
+        if (name && strcmp(zoo[i].info.name, name) == 0)
+            return &zoo[i].info;
+    return NULL;
+}
+
+const char *pl_models_list(void) { return "mlp, lenet5"; }
+
+int pl_models_build(const char *name, const pl_backend *be, int c, int h, int w, int num_classes,
+                    uint64_t seed, pl_model **out, pl_err *err)
+{
+    *out = NULL;
+    size_t i = 0;
+    while (i < ZOO_N && strcmp(zoo[i].info.name, name) != 0)
+        i++;
+    if (i == ZOO_N)
+        return pl_err_set(err, PL_ERR_NOTFOUND, "unknown model '%s' (available: %s)", name, pl_models_list());
+    if (num_classes < 2)
+        return pl_err_set(err, PL_ERR_ARG, "model %s: num_classes %d must be at least 2", name, num_classes);
+    if (h < zoo[i].info.min_size || w < zoo[i].info.min_size)
+        return pl_err_set(err, PL_ERR_SHAPE, "model %s needs inputs of at least %dx%d, got %dx%d", name,
+                          zoo[i].info.min_size, zoo[i].info.min_size, h, w);
+    pl_model *m = pl_model_create(be, c, h, w);
+    if (!m)
+        return pl_err_set(err, PL_ERR_NOMEM, "model %s: out of memory", name);
+    zoo[i].build(m, num_classes);
+    int st = pl_model_finish(m, err);
+    if (st) {
+        pl_model_destroy(m);
+        return pl_err_wrap(err, st, "building model %s", name);
+    }
+    pl_model_init(m, seed);
+    *out = m;
+    return PL_OK;
+}
