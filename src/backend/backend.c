@@ -49,11 +49,14 @@ int pl_conv2d_desc_init(pl_conv2d_desc *d, pl_err *err)
     return PL_OK;
 }
 
+/* Floor division (C's / truncates toward zero). */
+static int div_floor(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+/* PyTorch's pooling_output_shape (dilation 1). */
 static int pool_out(int in, int k, int s, int p, int ceil_mode)
 {
-    int num = in + 2 * p - k;
-    int out = (ceil_mode ? (num + s - 1) / s : num / s) + 1;
-    /* PyTorch: the last window must start inside the input or left padding. */
+    int out = div_floor(in + 2 * p - k + (ceil_mode ? s - 1 : 0), s) + 1;
+    /* The last window must start inside the input or left padding. */
     if (ceil_mode && (out - 1) * s >= in + p)
         out--;
     return out;
@@ -71,10 +74,10 @@ int pl_pool_desc_init(pl_pool_desc *d, pl_err *err)
     if (2 * d->pad_h > d->kh || 2 * d->pad_w > d->kw)
         return pl_err_set(err, PL_ERR_ARG, "pool: padding %dx%d exceeds half the kernel %dx%d", d->pad_h,
                           d->pad_w, d->kh, d->kw);
-    if (d->h_in + 2 * d->pad_h < d->kh || d->w_in + 2 * d->pad_w < d->kw)
-        return pl_err_set(err, PL_ERR_SHAPE, "pool: input %dx%d smaller than kernel %dx%d", d->h_in, d->w_in,
-                          d->kh, d->kw);
     d->h_out = pool_out(d->h_in, d->kh, d->stride_h, d->pad_h, d->ceil_mode);
     d->w_out = pool_out(d->w_in, d->kw, d->stride_w, d->pad_w, d->ceil_mode);
+    if (d->h_out < 1 || d->w_out < 1)
+        return pl_err_set(err, PL_ERR_SHAPE, "pool: input %dx%d too small for kernel %dx%d (output %dx%d)", d->h_in,
+                          d->w_in, d->kh, d->kw, d->h_out, d->w_out);
     return PL_OK;
 }
