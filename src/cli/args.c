@@ -33,7 +33,7 @@ static int parse_bool(const char *v, int *out)
     return 0;
 }
 
-static int set_value(const char *cmd, pl_flag *f, const char *v, pl_err *err)
+static int set_value(pl_flag *f, const char *v, pl_err *err)
 {
     char *end = NULL;
     errno = 0;
@@ -41,12 +41,12 @@ static int set_value(const char *cmd, pl_flag *f, const char *v, pl_err *err)
     switch (f->type) {
     case PL_FLAG_STR:
         if (!*v)
-            return pl_err_set(err, PL_ERR_ARG, "peerless %s: --%s needs a non-empty value", cmd, f->name);
+            return pl_err_set(err, PL_ERR_ARG, "--%s needs a non-empty value", f->name);
         *(const char **)f->dst = v;
         return PL_OK;
     case PL_FLAG_BOOL:
         if (!parse_bool(v, (int *)f->dst))
-            return pl_err_set(err, PL_ERR_ARG, "peerless %s: --%s expects true or false, got '%s'", cmd, f->name, v);
+            return pl_err_set(err, PL_ERR_ARG, "--%s expects true or false, got '%s'", f->name, v);
         return PL_OK;
     case PL_FLAG_INT: {
         long x = strtol(v, &end, 10);
@@ -74,9 +74,9 @@ static int set_value(const char *cmd, pl_flag *f, const char *v, pl_err *err)
     }
 bad_number:
     if (ranged)
-        return pl_err_set(err, PL_ERR_ARG, "peerless %s: --%s expects %s in [%g, %g], got '%s'", cmd, f->name,
+        return pl_err_set(err, PL_ERR_ARG, "--%s expects %s in [%g, %g], got '%s'", f->name,
                           f->type == PL_FLAG_DOUBLE ? "a number" : "an integer", f->min, f->max, v);
-    return pl_err_set(err, PL_ERR_ARG, "peerless %s: --%s expects %s, got '%s'", cmd, f->name,
+    return pl_err_set(err, PL_ERR_ARG, "--%s expects %s, got '%s'", f->name,
                       f->type == PL_FLAG_DOUBLE ? "a number" : "a non-negative integer", v);
 }
 
@@ -90,8 +90,7 @@ int pl_args_parse(const char *cmd, pl_flag *flags, int n, int argc, char **argv,
             return PL_OK;
         }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0')
-            return pl_err_set(err, PL_ERR_ARG, "peerless %s: unexpected argument '%s' (flags start with --; see peerless %s --help)",
-                              cmd, a, cmd);
+            return pl_err_set(err, PL_ERR_ARG, "unexpected argument '%s' (flags start with --; see peerless %s --help)", a, cmd);
         const char *name = a + 2;
         const char *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
@@ -100,7 +99,7 @@ int pl_args_parse(const char *cmd, pl_flag *flags, int n, int argc, char **argv,
             if (name_eq(name, len, flags[j].name))
                 f = &flags[j];
         if (!f)
-            return pl_err_set(err, PL_ERR_ARG, "peerless %s: unknown flag '--%.*s' (see peerless %s --help)", cmd,
+            return pl_err_set(err, PL_ERR_ARG, "unknown flag '--%.*s' (see peerless %s --help)",
                               (int)len, name, cmd);
         const char *v = eq ? eq + 1 : NULL;
         if (!v && f->type == PL_FLAG_BOOL) {
@@ -112,11 +111,11 @@ int pl_args_parse(const char *cmd, pl_flag *flags, int n, int argc, char **argv,
         }
         if (!v) {
             if (i + 1 >= argc)
-                return pl_err_set(err, PL_ERR_ARG, "peerless %s: --%s needs a value (%s)", cmd, f->name,
+                return pl_err_set(err, PL_ERR_ARG, "--%s needs a value (%s)", f->name,
                                   f->metavar ? f->metavar : "value");
             v = argv[++i];
         }
-        int st = set_value(cmd, f, v, err);
+        int st = set_value(f, v, err);
         if (st)
             return st;
         f->seen = 1;

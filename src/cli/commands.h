@@ -4,5 +4,6 @@
 
 int pl_cmd_train(int argc, char **argv);
 int pl_cmd_models(int argc, char **argv);
+int pl_cmd_inspect(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"train", pl_cmd_train, "train a model in one process (Fashion-MNIST by default)"},
+    {"inspect", pl_cmd_inspect, "validate a safetensors file and list its tensors"},
     {"models", pl_cmd_models, "list the available models"},
 };
 

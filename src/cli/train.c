@@ -16,7 +16,7 @@
 #include "peerless/safetensors.h"
 
 typedef struct train_opts {
-    const char *model, *dataset, *data_dir, *optimizer, *loss, *checkpoint_out, *metrics, *backend;
+    const char *model, *dataset, *data_dir, *optimizer, *loss, *checkpoint_in, *checkpoint_out, *metrics, *backend;
     int epochs, batch_size, threads, input_size, lr_patience, es_patience, train_limit;
     double lr, momentum, weight_decay, lr_factor, min_lr, min_delta, val_fraction;
     uint64_t seed;
@@ -286,6 +286,12 @@ static int run_training(trainer *t, const pl_flag *flags, int nflags, pl_err *er
         return st;
     pl_dataset_info di = pl_dataset_get_info(t->train_ds);
     st = pl_models_build(t->o.model, be, t->c, t->h, t->w, di.num_classes, t->o.seed, &t->model, err);
+    if (!st && t->o.checkpoint_in) {
+        pl_flat *flats[2] = {pl_model_params(t->model), pl_model_buffers(t->model)};
+        st = pl_st_load_flats_file(t->o.checkpoint_in, flats, 2, 1, NULL, err);
+        if (st)
+            st = pl_err_wrap(err, st, "--init %s", t->o.checkpoint_in);
+    }
     if (!st)
         st = setup_optim(t, flags, nflags, err);
     if (st)
@@ -410,6 +416,7 @@ int pl_cmd_train(int argc, char **argv)
         {"patience", PL_FLAG_INT, &o->es_patience, 1, 100000, "N", "early-stopping patience in epochs (default 5)", 0},
         {"min-delta", PL_FLAG_DOUBLE, &o->min_delta, 0, 1e9, "X", "early-stopping minimum improvement (default 0)", 0},
         {"train-limit", PL_FLAG_INT, &o->train_limit, 0, 1 << 30, "N", "use only N training images (quick runs)", 0},
+        {"init", PL_FLAG_STR, &o->checkpoint_in, 0, -1, "FILE", "start from the parameters+buffers of a checkpoint (strict)", 0},
         {"checkpoint-out", PL_FLAG_STR, &o->checkpoint_out, 0, -1, "FILE", "write final parameters+buffers (safetensors)", 0},
         {"metrics", PL_FLAG_STR, &o->metrics, 0, -1, "FILE", "write one JSON object per epoch (JSON lines)", 0},
     };
