@@ -1,0 +1,18 @@
+/* fast_conv.h — private interface between the fast backend's table (fast.c)
+ * and its oneDNN parts (fast_conv.c). Not part of the public API.
+ */
+#ifndef PEERLESS_FAST_CONV_H
+#define PEERLESS_FAST_CONV_H
+
+#include "peerless/backend.h"
+
+/* The pl_backend entries with the same names, implemented with oneDNN. */
+void pl_fast_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                  int lda, const float *b, int ldb, float beta, float *c, int ldc);
+int pl_fast_conv2d_plan(const pl_conv2d_desc *d, void **plan, pl_err *err);
+void pl_fast_conv2d_plan_free(void *plan);
+int pl_fast_conv2d_fwd(void *plan, const float *x, const float *w, const float *b, float *y);
+int pl_fast_conv2d_bwd(void *plan, const float *x, const float *w, const float *dy, float *dx,
+                       float *dw, float *db);
+
+#endif
