@@ -6,9 +6,13 @@
 # something is missing.
 set -euo pipefail
 
-pkgs=(build-essential cmake pkg-config libdnnl-dev libcjson-dev zlib1g-dev dataset-fashion-mnist)
+pkgs=(build-essential cmake pkg-config libdnnl-dev libcjson-dev zlib1g-dev dataset-fashion-mnist
+      libcurl4-openssl-dev libssl-dev)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(python3 python3-numpy python3-torch python3-torchvision clang libclang-rt-14-dev)
+  # s3rver (tests/cli_s3.sh) needs Node.js + npm. NodeSource's nodejs ships
+  # npm; Debian's npm would conflict with it, so only add it when missing.
+  command -v npm >/dev/null || pkgs+=(npm)
 fi
 
 missing=()
@@ -21,4 +25,7 @@ if (( ${#missing[@]} )); then
   if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [[ "${1:-}" == "--test" ]]; then
+  "$(dirname "${BASH_SOURCE[0]}")/s3rver.sh" install
 fi
