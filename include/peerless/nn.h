@@ -122,6 +122,11 @@ const float *pl_model_output(const pl_model *m, int *n, int *k);
 /* Mean loss over the batch against int32 targets in [0, K); sets the
  * gradient of the output for backward. A target out of range is an error. */
 int pl_model_loss(pl_model *m, const int32_t *targets, pl_loss_kind kind, float *loss, pl_err *err);
+/* Same, but the output gradient is that of grad_scale * mean loss (e.g.
+ * grad_scale = n gives the gradient of the summed loss, which peers add up
+ * across batches and weight by sample counts). *loss is still the mean. */
+int pl_model_loss_scaled(pl_model *m, const int32_t *targets, pl_loss_kind kind, float grad_scale, float *loss,
+                         pl_err *err);
 /* Back-propagate the output gradient set by pl_model_loss (or
  * pl_model_set_output_grad); ADDS into pl_model_grads. */
 int pl_model_backward(pl_model *m, pl_err *err);

@@ -19,6 +19,7 @@ void pl_progress_start(pl_progress *p, const char *label, size_t total)
     p->total = total ? total : 1;
     p->start = pl_now();
     p->last_print = 0;
+    p->last_done = (size_t)-1;
     snprintf(p->label, sizeof p->label, "%s", label);
 }
 
@@ -27,9 +28,13 @@ void pl_progress_update(pl_progress *p, size_t done, double loss, double rate)
     double now = pl_now();
     /* Redraw a terminal bar at most 10x/s; print a plain line every 10 s. */
     double every = p->tty ? 0.1 : 10.0;
-    if (done < p->total && now - p->last_print < every)
+    int finished = done >= p->total && p->last_done != done;
+    if (!finished && now - p->last_print < every)
+        return;
+    if (!p->tty && done == p->last_done)
         return;
     p->last_print = now;
+    p->last_done = done;
     double frac = (double)done / (double)p->total;
     if (p->tty) {
         char bar[31];
@@ -37,11 +42,15 @@ void pl_progress_update(pl_progress *p, size_t done, double loss, double rate)
         for (int i = 0; i < 30; i++)
             bar[i] = i < fill ? '#' : '.';
         bar[30] = '\0';
-        fprintf(stderr, "\r%s [%s] %3.0f%% loss %.4f  %.0f img/s  %.0fs ", p->label, bar, frac * 100.0, loss, rate,
-                now - p->start);
+        fprintf(stderr, "\r%s [%s] %3.0f%% loss %.4f", p->label, bar, frac * 100.0, loss);
+        if (rate > 0)
+            fprintf(stderr, "  %.0f img/s", rate);
+        fprintf(stderr, "  %.0fs ", now - p->start);
     } else {
-        fprintf(stderr, "%s %zu/%zu (%.0f%%) loss %.4f %.0f img/s %.0fs\n", p->label, done, p->total,
-                frac * 100.0, loss, rate, now - p->start);
+        fprintf(stderr, "%s %zu/%zu (%.0f%%) loss %.4f", p->label, done, p->total, frac * 100.0, loss);
+        if (rate > 0)
+            fprintf(stderr, " %.0f img/s", rate);
+        fprintf(stderr, " %.0fs\n", now - p->start);
     }
     fflush(stderr);
 }

@@ -8,6 +8,7 @@
 typedef struct pl_progress {
     int tty;
     size_t total;
+    size_t last_done; /* `done` of the last printed update */
     double start, last_print;
     char label[64];
 } pl_progress;

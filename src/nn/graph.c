@@ -504,6 +504,12 @@ int pl_loss_parse(const char *name, pl_loss_kind *out, pl_err *err)
 
 int pl_model_loss(pl_model *m, const int32_t *targets, pl_loss_kind kind, float *loss, pl_err *err)
 {
+    return pl_model_loss_scaled(m, targets, kind, 1.0f, loss, err);
+}
+
+int pl_model_loss_scaled(pl_model *m, const int32_t *targets, pl_loss_kind kind, float grad_scale, float *loss,
+                         pl_err *err)
+{
     pl_ws *ws = m->cur;
     if (!ws)
         return pl_err_set(err, PL_ERR_ARG, "model: loss before forward");
@@ -531,7 +537,7 @@ int pl_model_loss(pl_model *m, const int32_t *targets, pl_loss_kind kind, float 
     float *g = kind == PL_LOSS_CROSS_ENTROPY ? ws->loss_grad : out->dy;
     memset(g, 0, (size_t)n * k * sizeof(float));
     for (int i = 0; i < n; i++)
-        g[(size_t)i * k + targets[i]] = -1.0f / (float)n;
+        g[(size_t)i * k + targets[i]] = -grad_scale / (float)n;
     if (kind == PL_LOSS_CROSS_ENTROPY)
         m->be->logsoftmax_bwd(n, k, ws->loss_buf, g, out->dy);
     return PL_OK;
