@@ -1,0 +1,351 @@
+/* test_transport_tcp.c — the tcp:// transport on loopback: all-reduce equals
+ * the directly computed sum and is bit-identical across peers (N = 2, 3, 4,
+ * several sizes, small segments), codecs within their error, broadcast,
+ * barrier, and failures: a killed peer, a silent peer, a peer of another run,
+ * a corrupted payload, a stale message. Peers are threads (or forked
+ * processes where one must die). */
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "peerless/transport.h"
+#include "test.h"
+#include "transport/tcp_wire.h"
+#include "transport/transport_impl.h"
+
+#define MAXN 4
+static const size_t sizes[] = {1, 7, 1000, 1000003, 1000000};
+#define NSIZES (sizeof sizes / sizeof *sizes)
+
+static char url[256];
+static int ports[MAXN];
+
+static void pick_ports(int n)
+{
+    int len = snprintf(url, sizeof url, "tcp://");
+    for (int i = 0; i < n; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t al = sizeof a;
+        bind(fd, (struct sockaddr *)&a, sizeof a);
+        getsockname(fd, (struct sockaddr *)&a, &al);
+        ports[i] = ntohs(a.sin_port);
+        close(fd);
+        len += snprintf(url + len, sizeof url - (size_t)len, "%s127.0.0.1:%d", i ? "," : "", ports[i]);
+    }
+}
+
+typedef struct peer {
+    int rank, size, timeout_ms, connect_ms;
+    const char *run, *codec;
+    size_t seg_bytes;
+    float *data[NSIZES]; /* inputs, replaced by results */
+    int nsizes;
+    int rc_open, rc[NSIZES];
+    pl_err err;
+    double seconds;
+    char log[1024];
+    pl_transport *t; /* closed by run_peers once every thread is done */
+} peer;
+
+static void log_to(void *ctx, const char *line)
+{
+    peer *p = ctx;
+    snprintf(p->log + strlen(p->log), sizeof p->log - strlen(p->log), "%s\n", line);
+}
+
+static pl_transport *open_peer(peer *p)
+{
+    pl_transport_opts o;
+    pl_transport_opts_init(&o);
+    o.url = url;
+    o.rank = p->rank;
+    o.size = p->size;
+    o.run = p->run ? p->run : "test";
+    o.codec = p->codec;
+    o.seed = 5;
+    o.segment_bytes = p->seg_bytes;
+    o.peer_timeout_ms = p->timeout_ms ? p->timeout_ms : 10000;
+    o.connect_timeout_ms = p->connect_ms ? p->connect_ms : 10000;
+    o.log = log_to;
+    o.log_ctx = p;
+    pl_transport *t = NULL;
+    p->rc_open = pl_transport_open(&o, &t, &p->err);
+    return t;
+}
+
+/* Open, all-reduce every vector (step = index + 1). A failed peer keeps its
+ * connections open so that the others fail on the peer that caused it. */
+static void *run_peer(void *arg)
+{
+    peer *p = arg;
+    pl_transport *t = open_peer(p);
+    double t0 = pl_tr_now();
+    for (int k = 0; t && k < p->nsizes; k++) {
+        p->rc[k] = pl_transport_allreduce_sum(t, p->data[k], sizes[k], (uint64_t)k + 1, NULL, &p->err);
+        if (p->rc[k])
+            break;
+    }
+    p->seconds = pl_tr_now() - t0;
+    p->t = t;
+    return NULL;
+}
+
+static void run_peers(peer *ps, int n)
+{
+    pthread_t th[MAXN];
+    for (int i = 0; i < n; i++)
+        pthread_create(&th[i], NULL, run_peer, &ps[i]);
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < n; i++)
+        pl_transport_close(ps[i].t);
+}
+
+/* n peers all-reduce every size; compare with the sum in rank order and
+ * across peers byte for byte. tol = 0: exact; else relative L2 bound. */
+static void check_allreduce(int n, const char *codec, size_t seg_bytes, double tol, int nsizes)
+{
+    peer ps[MAXN];
+    memset(ps, 0, sizeof ps);
+    pick_ports(n);
+    for (int i = 0; i < n; i++) {
+        ps[i] = (peer){.rank = i, .size = n, .codec = codec, .seg_bytes = seg_bytes, .nsizes = nsizes};
+        for (int k = 0; k < nsizes; k++) {
+            ps[i].data[k] = malloc(sizes[k] * sizeof(float));
+            pl_test_fill(ps[i].data[k], sizes[k], (unsigned)(100 * i + k), -1, 1);
+        }
+    }
+    run_peers(ps, n);
+    for (int i = 0; i < n; i++)
+        PL_CHECK(ps[i].rc_open == 0 && ps[i].rc[nsizes - 1] == 0, "N=%d codec %s: rank %d failed: %s",
+                 n, codec, i, ps[i].err.msg);
+    for (int k = 0; k < nsizes; k++) {
+        float *want = malloc(sizes[k] * sizeof(float)), *x = malloc(sizes[k] * sizeof(float));
+        pl_test_fill(want, sizes[k], (unsigned)k, -1, 1);
+        for (int r = 1; r < n; r++) {
+            pl_test_fill(x, sizes[k], (unsigned)(100 * r + k), -1, 1);
+            for (size_t e = 0; e < sizes[k]; e++)
+                want[e] += x[e];
+        }
+        if (tol == 0)
+            PL_CHECK(!memcmp(ps[0].data[k], want, sizes[k] * 4),
+                     "N=%d n=%zu: sum differs from rank-order sum (rel err %g)", n, sizes[k],
+                     pl_test_rel_err(ps[0].data[k], want, sizes[k]));
+        else if (sizes[k] >= 1000)
+            PL_CHECK(pl_test_rel_err(ps[0].data[k], want, sizes[k]) < tol &&
+                         pl_test_rel_err(ps[0].data[k], want, sizes[k]) > 1e-7,
+                     "N=%d %s n=%zu: rel err %g (expected lossy, < %g)", n, codec, sizes[k],
+                     pl_test_rel_err(ps[0].data[k], want, sizes[k]), tol);
+        for (int i = 1; i < n; i++)
+            PL_CHECK(!memcmp(ps[i].data[k], ps[0].data[k], sizes[k] * 4),
+                     "N=%d %s n=%zu: rank %d differs from rank 0", n, codec, sizes[k], i);
+        free(want);
+        free(x);
+        for (int i = 0; i < n; i++)
+            free(ps[i].data[k]);
+    }
+}
+
+static void *bcast_peer(void *arg)
+{
+    peer *p = arg;
+    pl_transport *t = open_peer(p);
+    p->rc[0] = t ? pl_transport_broadcast(t, p->data[0], 3000001, 1, 7, &p->err) : -1;
+    p->rc[1] = t && !p->rc[0] ? pl_transport_barrier(t, 8, &p->err) : -1;
+    pl_transport_close(t);
+    return NULL;
+}
+
+static void check_broadcast(void)
+{
+    peer ps[3];
+    pthread_t th[3];
+    pick_ports(3);
+    for (int i = 0; i < 3; i++) {
+        ps[i] = (peer){.rank = i, .size = 3, .seg_bytes = 1 << 16};
+        ps[i].data[0] = calloc(3000001, 1);
+        if (i == 1)
+            for (size_t e = 0; e < 3000001; e++)
+                ((uint8_t *)ps[i].data[0])[e] = (uint8_t)(e * 2654435761u >> 13);
+        pthread_create(&th[i], NULL, bcast_peer, &ps[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 3; i++) {
+        PL_CHECK(ps[i].rc[0] == 0 && ps[i].rc[1] == 0, "broadcast/barrier rank %d: %s", i, ps[i].err.msg);
+        PL_CHECK(!memcmp(ps[i].data[0], ps[1].data[0], 3000001), "broadcast: rank %d differs from root", i);
+    }
+    for (int i = 0; i < 3; i++)
+        free(ps[i].data[0]);
+}
+
+/* Rank 2 is a forked process: it dies (SIGKILL) after step 1, or (silent)
+ * stays connected without ever joining an all-reduce. Ranks 0 and 1 must
+ * fail on step 2 within the peer timeout, naming peer 2. */
+static void check_lost_peer(int silent)
+{
+    pick_ports(3);
+    pid_t pid = fork();
+    if (pid == 0) {
+        peer c = {.rank = 2, .size = 3, .nsizes = 1};
+        c.data[0] = calloc(1000, 4);
+        pl_transport *t = open_peer(&c);
+        if (!silent && t)
+            pl_transport_allreduce_sum(t, c.data[0], sizes[0], 1, NULL, NULL);
+        if (silent)
+            sleep(30);
+        usleep(200000); /* let the others read step 1 before the connections reset */
+        raise(SIGKILL);
+    }
+    peer ps[2];
+    for (int i = 0; i < 2; i++) {
+        ps[i] = (peer){.rank = i, .size = 3, .timeout_ms = 800, .nsizes = silent ? 1 : 4};
+        for (int k = 0; k < ps[i].nsizes; k++)
+            ps[i].data[k] = calloc(sizes[k], 4);
+    }
+    run_peers(ps, 2);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    int k = silent ? 0 : 1;
+    for (int i = 0; i < 2; i++) {
+        PL_CHECK(ps[i].rc_open == 0, "lost peer: open failed: %s", ps[i].err.msg);
+        if (!silent)
+            PL_CHECK(ps[i].rc[0] == 0, "lost peer: step 1 failed: %s", ps[i].err.msg);
+        PL_CHECK(ps[i].rc[k] != 0 && strstr(ps[i].err.msg, "peer 2 (127.0.0.1:"),
+                 "%s peer: rank %d: rc %d, error does not name peer 2: '%s'", silent ? "silent" : "dead",
+                 i, ps[i].rc[k], ps[i].err.msg);
+        if (silent)
+            PL_CHECK(strstr(ps[i].err.msg, "within 800 ms"), "silent peer: no timeout in '%s'", ps[i].err.msg);
+        PL_CHECK(ps[i].seconds < 5, "lost peer: rank %d took %.1f s to fail", i, ps[i].seconds);
+        for (int j = 0; j < ps[i].nsizes; j++)
+            free(ps[i].data[j]);
+    }
+}
+
+static void check_foreign_run(void)
+{
+    peer ps[2] = {{.rank = 0, .size = 2, .run = "alpha", .connect_ms = 1500},
+                  {.rank = 1, .size = 2, .run = "beta", .connect_ms = 1500}};
+    pick_ports(2);
+    run_peers(ps, 2);
+    PL_CHECK(ps[1].rc_open != 0 && strstr(ps[1].err.msg, "rejected") &&
+                 strstr(ps[1].err.msg, "run 'beta' (expected run 'alpha')"),
+             "foreign peer: '%s'", ps[1].err.msg);
+    PL_CHECK(ps[0].rc_open != 0 && strstr(ps[0].err.msg, "peer 1 (127.0.0.1:") &&
+                 strstr(ps[0].err.msg, "run 'beta'"),
+             "host of foreign peer: '%s'", ps[0].err.msg);
+}
+
+static void *crc_victim(void *arg)
+{
+    peer *p = arg;
+    pl_transport *t = open_peer(p);
+    p->rc[0] = t ? pl_transport_allreduce_sum(t, p->data[0], 1000, 3, NULL, &p->err) : -1;
+    pl_err again = {0};
+    p->rc[1] = t ? pl_transport_barrier(t, 4, &again) : 0;
+    PL_CHECK(p->rc[1] != 0 && strstr(again.msg, "failed in an earlier call"),
+             "a failed transport accepted another collective: '%s'", again.msg);
+    pl_transport_close(t);
+    return NULL;
+}
+
+static void send_msg(int fd, tcp_hdr *h, const void *payload, int corrupt)
+{
+    uint8_t hb[TCP_HDR_BYTES], body[4096];
+    memcpy(body, payload, h->payload_len);
+    h->payload_crc = tcp_crc32c(0, body, h->payload_len);
+    if (corrupt)
+        body[h->payload_len / 2] ^= 0x10;
+    tcp_hdr_encode(h, hb);
+    PL_CHECK(send(fd, hb, sizeof hb, 0) == sizeof hb, "fake peer: send header");
+    PL_CHECK(send(fd, body, h->payload_len, 0) == (ssize_t)h->payload_len, "fake peer: send payload");
+}
+
+/* The main thread plays rank 1 by hand: after the handshake it sends an
+ * old-step message (must be discarded and logged), then a contribution
+ * whose payload no longer matches its CRC (must be rejected, not applied). */
+static void check_corrupt_payload(void)
+{
+    pick_ports(2);
+    peer v = {.rank = 0, .size = 2, .run = "crc", .timeout_ms = 5000};
+    float orig[1000], contrib[500];
+    v.data[0] = malloc(sizeof orig);
+    pl_test_fill(v.data[0], 1000, 3, -1, 1);
+    memcpy(orig, v.data[0], sizeof orig);
+    pl_test_fill(contrib, 500, 4, -1, 1);
+    pthread_t th;
+    pthread_create(&th, NULL, crc_victim, &v);
+    int fd = -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)ports[0]),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    for (int tries = 0; tries < 200 && fd < 0; tries++) {
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
+            close(fd);
+            fd = -1;
+            usleep(10000);
+        }
+    }
+    uint8_t hello[7] = {2, 0, 0, 0, 'c', 'r', 'c'}, reply[TCP_HDR_BYTES + 7];
+    tcp_hdr h = {.type = TCP_MSG_HELLO, .run_id = pl_tr_run_id("crc"), .sender = 1, .payload_len = 7};
+    send_msg(fd, &h, hello, 0);
+    PL_CHECK(recv(fd, reply, sizeof reply, MSG_WAITALL) == sizeof reply, "fake peer: no HELLO reply");
+    tcp_hdr rs = {.type = TCP_MSG_RS, .run_id = h.run_id, .step = 2, .sender = 1, .chunk = 0,
+                  .seg = 0, .offset = 0, .count = 500, .payload_len = 2000};
+    send_msg(fd, &rs, contrib, 0);
+    rs.step = 3;
+    send_msg(fd, &rs, contrib, 1);
+    pthread_join(th, NULL);
+    close(fd);
+    PL_CHECK(v.rc[0] == PL_ERR_FORMAT && strstr(v.err.msg, "peer 1 (127.0.0.1:") &&
+                 strstr(v.err.msg, "CRC"),
+             "corrupted payload: rc %d '%s'", v.rc[0], v.err.msg);
+    PL_CHECK(!memcmp(v.data[0], orig, 500 * 4), "corrupted payload: reduced into the owner's chunk");
+    PL_CHECK(strstr(v.log, "discarded REDUCE from peer 1") && strstr(v.log, "older step"),
+             "stale message not logged as discarded: '%s'", v.log);
+    free(v.data[0]);
+}
+
+/* CRC-32C: the standard check value and, over every length up to 70000
+ * (all block paths), a bit-at-a-time reference. */
+static void check_crc32c(void)
+{
+    PL_CHECK(tcp_crc32c(0, "123456789", 9) == 0xe3069283u, "crc32c check value");
+    static uint8_t buf[70000];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (uint8_t)(i * 7 + (i >> 9));
+    const size_t lens[] = {0, 1, 7, 8, 769, 24576, 24577, 69999};
+    for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
+        uint32_t c = 0xffffffffu;
+        for (size_t i = 0; i < lens[k]; i++) {
+            c ^= buf[i + 1];
+            for (int b = 0; b < 8; b++)
+                c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+        }
+        PL_CHECK(tcp_crc32c(0, buf + 1, lens[k]) == ~c, "crc32c of %zu bytes", lens[k]);
+    }
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    check_crc32c();
+    for (int n = 2; n <= MAXN; n++)
+        check_allreduce(n, "none", 0, 0, NSIZES);
+    check_allreduce(3, "none", 1024, 0, 4); /* many segments: window and pipelining */
+    check_allreduce(3, "fp16", 4096, 2e-3, 4);
+    check_allreduce(4, "qsgd8", 0, 0.35, 4);
+    check_broadcast();
+    check_lost_peer(0);
+    check_lost_peer(1);
+    check_foreign_run();
+    check_corrupt_payload();
+    PL_TEST_MAIN();
+}
