@@ -10,13 +10,13 @@ cd "$TMP"
 check "4-peer run exits 0" test $? -eq 0
 check "identical models on all peers" test "$(json_get sum.json identical_models)" = True
 check "test accuracy reported" /usr/bin/python3 -c "import json; d=json.load(open('sum.json')); assert d['test_accuracy'] >= 0.9, d"
-check "summary table printed" grep -q "param_checksum" err.txt
+check "summary table printed" grep -q "model_checksum" err.txt
 check "checkpoints for every peer" test "$(ls "$TMP/r4/store/peerless/checkpoints" | wc -l)" -eq 4
 check "per-step metrics from every peer" /usr/bin/python3 - "$TMP/r4/metrics" <<'PY'
 import csv, json, sys
 d = sys.argv[1]
 keys = {"rank", "epoch", "step", "loss", "val_loss", "test_accuracy", "lr", "compute_s", "sync_s", "send_s",
-        "recv_s", "bytes_sent", "bytes_recv", "rss_mb", "cpu_s", "param_checksum"}
+        "recv_s", "bytes_sent", "bytes_recv", "rss_mb", "cpu_s", "model_checksum"}
 rows = [[json.loads(l) for l in open(f"{d}/peer-{r}.jsonl")] for r in range(4)]
 assert all(len(r) == len(rows[0]) > 4 for r in rows), [len(r) for r in rows]
 for r in rows:
@@ -24,10 +24,10 @@ for r in rows:
     assert all(x["bytes_sent"] > 0 and x["rss_mb"] > 0 for x in r)
 # after every step all peers hold the same parameters
 for step in zip(*rows):
-    assert len({x["param_checksum"] for x in step}) == 1, step
+    assert len({x["model_checksum"] for x in step}) == 1, step
 assert rows[0][-1]["val_loss"] is not None and rows[0][-1]["test_accuracy"] is not None
 c = list(csv.DictReader(open(f"{d}/peer-0.csv")))
-assert len(c) == len(rows[0]) and c[-1]["param_checksum"] == rows[0][-1]["param_checksum"]
+assert len(c) == len(rows[0]) and c[-1]["model_checksum"] == rows[0][-1]["model_checksum"]
 PY
 
 # The original's schedule: one synchronisation per epoch.

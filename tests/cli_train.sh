@@ -14,7 +14,7 @@ acc=$(json_get "$TMP/sum.json" test_accuracy)
 check "synthetic problem is learned (test_accuracy $acc >= 0.9)" \
   /usr/bin/python3 -c "import sys; sys.exit(0 if $acc >= 0.9 else 1)"
 check "summary has epochs=3" test "$(json_get "$TMP/sum.json" epochs)" = 3
-for k in test_loss seconds param_checksum; do
+for k in test_loss seconds model_checksum; do
   check "summary has $k" json_get "$TMP/sum.json" $k
 done
 check "metrics file has one line per epoch" test "$(grep -c '' "$TMP/m.jsonl")" -eq 3
@@ -37,15 +37,15 @@ check "checkpoint records the model" grep -q '^# model = lenet5' "$TMP/inspect.t
 # (sgd, lr 0) keeps them, so the checksum must be reproduced.
 run --model lenet5 --epochs 1 --optimizer sgd --lr 0 --seed 7 --init "$TMP/ck.safetensors" > "$TMP/re.json"
 check "--init restores the trained parameters" \
-  test "$(json_get "$TMP/re.json" param_checksum)" = "$(json_get "$TMP/sum.json" param_checksum)"
+  test "$(json_get "$TMP/re.json" model_checksum)" = "$(json_get "$TMP/sum.json" model_checksum)"
 
 # Same seed and threads -> bit-identical model; another seed -> a different one.
 run --model lenet5 --epochs 3 --batch-size 32 --seed 7 --threads 2 > "$TMP/sum2.json"
 check "same seed gives the same model" \
-  test "$(json_get "$TMP/sum2.json" param_checksum)" = "$(json_get "$TMP/sum.json" param_checksum)"
+  test "$(json_get "$TMP/sum2.json" model_checksum)" = "$(json_get "$TMP/sum.json" model_checksum)"
 run --model lenet5 --epochs 1 --batch-size 32 --seed 8 --threads 2 > "$TMP/sum3.json"
 check "another seed gives another model" \
-  test "$(json_get "$TMP/sum3.json" param_checksum)" != "$(json_get "$TMP/sum.json" param_checksum)"
+  test "$(json_get "$TMP/sum3.json" model_checksum)" != "$(json_get "$TMP/sum.json" model_checksum)"
 
 # The reference backend trains the same model (up to float summation order).
 run --model mlp --epochs 1 --train-limit 512 --backend ref --seed 3 > "$TMP/ref.json"

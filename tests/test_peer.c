@@ -148,7 +148,7 @@ static void check_model(const char *model_name)
     for (int r = 0; r < PEERS; r++) {
         pthread_join(th[r], NULL);
         PL_CHECK(jobs[r].status == PL_OK, "%s peer %d: %s", model_name, r, jobs[r].err.msg);
-        PL_CHECK(jobs[r].res.param_checksum == jobs[0].res.param_checksum, "%s: peer %d's model differs from peer 0's",
+        PL_CHECK(jobs[r].res.model_checksum == jobs[0].res.model_checksum, "%s: peer %d's model differs from peer 0's",
                  model_name, r);
     }
     /* Peer 0's checkpoint against the single-process reference. */

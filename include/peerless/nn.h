@@ -133,6 +133,9 @@ int pl_model_backward(pl_model *m, pl_err *err);
 /* Set d(output) directly (for tests): dy [n, K] copied. */
 int pl_model_set_output_grad(pl_model *m, const float *dy, pl_err *err);
 void pl_model_zero_grad(pl_model *m);
+/* FNV-1a checksum of the parameters followed by the buffers: equal
+ * checksums mean identical models (weights and batch-norm statistics). */
+uint64_t pl_model_checksum(pl_model *m);
 /* Number of correct argmax predictions in the last forward. */
 int pl_model_count_correct(const pl_model *m, const int32_t *targets);
 

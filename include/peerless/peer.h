@@ -87,7 +87,7 @@ typedef struct pl_peer_result {
     double test_accuracy, test_loss, val_loss;
     double seconds, compute_s, sync_s;
     uint64_t bytes_sent, bytes_recv;
-    uint64_t param_checksum;
+    uint64_t model_checksum;  /* parameters + buffers, see pl_model_checksum */
 } pl_peer_result;
 
 /* Run one peer to completion: load its shards from the store, connect to

@@ -70,6 +70,10 @@ void pl_flat_zero(pl_flat *f);
 /* FNV-1a 64-bit checksum of the raw bytes of data: identical vectors give
  * identical checksums (used to prove peers hold the same model). */
 uint64_t pl_flat_checksum(const pl_flat *f);
+/* Continue an FNV-1a 64-bit hash `h` over n bytes (start with
+ * PL_FNV_OFFSET); pl_flat_checksum(f) == pl_hash_bytes(PL_FNV_OFFSET, f->data, bytes). */
+#define PL_FNV_OFFSET 1469598103934665603ULL
+uint64_t pl_hash_bytes(uint64_t h, const void *data, size_t n);
 
 /* 64-byte aligned allocation for tensors; NULL on failure. Free with pl_free. */
 void *pl_alloc(size_t bytes);

@@ -161,10 +161,10 @@ int pl_cmd_peer(int argc, char **argv)
         return 1;
     }
     char chk[20], acc[32], tl[32], vl[32];
-    snprintf(chk, sizeof chk, "%016llx", (unsigned long long)r.param_checksum);
+    snprintf(chk, sizeof chk, "%016llx", (unsigned long long)r.model_checksum);
     printf("{\"rank\":%d,\"epochs\":%d,\"steps\":%d,\"early_stopped\":%s,\"test_accuracy\":%s,\"test_loss\":%s,"
            "\"val_loss\":%s,\"seconds\":%.3f,\"compute_s\":%.3f,\"sync_s\":%.3f,\"bytes_sent\":%llu,"
-           "\"bytes_recv\":%llu,\"param_checksum\":\"%s\"}\n",
+           "\"bytes_recv\":%llu,\"model_checksum\":\"%s\"}\n",
            c.rank, r.epochs, r.steps, r.early_stopped ? "true" : "false", pl_json_num(acc, sizeof acc, r.test_accuracy),
            pl_json_num(tl, sizeof tl, r.test_loss), pl_json_num(vl, sizeof vl, r.val_loss), r.seconds, r.compute_s,
            r.sync_s, (unsigned long long)r.bytes_sent, (unsigned long long)r.bytes_recv, chk);

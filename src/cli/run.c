@@ -285,13 +285,13 @@ static int summarize(const launch *L, double seconds)
     double sent = 0, recv = 0;
     const char *chk0 = NULL;
     fprintf(stderr, "\n%-5s %-8s %-9s %-6s %-9s %-9s %-9s %-12s %s\n", "peer", "status", "test_acc", "steps",
-            "seconds", "compute_s", "sync_s", "MB_sent", "param_checksum");
+            "seconds", "compute_s", "sync_s", "MB_sent", "model_checksum");
     for (int i = 0; i < L->peers; i++) {
         child *k = &g_kids[i];
         int ok = WIFEXITED(k->status) && WEXITSTATUS(k->status) == 0;
         res[i] = ok ? cJSON_Parse(k->out) : NULL;
         cJSON *r = res[i];
-        const cJSON *c = r ? cJSON_GetObjectItem(r, "param_checksum") : NULL;
+        const cJSON *c = r ? cJSON_GetObjectItem(r, "model_checksum") : NULL;
         if (!r || !cJSON_IsString(c)) {
             failed++;
             identical = 0;

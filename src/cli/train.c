@@ -364,8 +364,8 @@ static int run_training(trainer *t, const pl_flag *flags, int nflags, pl_err *er
     cJSON_AddNumberToObject(sum, "lr", pl_optim_lr(t->opt));
     cJSON_AddNumberToObject(sum, "seconds", pl_now() - start);
     char chk[32];
-    snprintf(chk, sizeof chk, "%016llx", (unsigned long long)pl_flat_checksum(pl_model_params(t->model)));
-    cJSON_AddStringToObject(sum, "param_checksum", chk);
+    snprintf(chk, sizeof chk, "%016llx", (unsigned long long)pl_model_checksum(t->model));
+    cJSON_AddStringToObject(sum, "model_checksum", chk);
     char *s = cJSON_PrintUnformatted(sum);
     cJSON_Delete(sum);
     if (!s)

@@ -146,14 +146,17 @@ void pl_flat_zero(pl_flat *f)
         memset(f->data, 0, f->count * sizeof(float));
 }
 
-uint64_t pl_flat_checksum(const pl_flat *f)
+uint64_t pl_hash_bytes(uint64_t h, const void *data, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    const unsigned char *p = (const unsigned char *)f->data;
-    size_t n = f->count * sizeof(float);
+    const unsigned char *p = data;
     for (size_t i = 0; i < n; i++) {
         h ^= p[i];
         h *= 1099511628211ULL;
     }
     return h;
+}
+
+uint64_t pl_flat_checksum(const pl_flat *f)
+{
+    return pl_hash_bytes(PL_FNV_OFFSET, f->data, f->count * sizeof(float));
 }

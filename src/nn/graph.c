@@ -561,6 +561,12 @@ int pl_model_backward(pl_model *m, pl_err *err)
 
 void pl_model_zero_grad(pl_model *m) { pl_flat_zero(&m->grads); }
 
+uint64_t pl_model_checksum(pl_model *m)
+{
+    uint64_t h = pl_hash_bytes(PL_FNV_OFFSET, m->params.data, m->params.count * sizeof(float));
+    return pl_hash_bytes(h, m->buffers.data, m->buffers.count * sizeof(float));
+}
+
 int pl_model_count_correct(const pl_model *m, const int32_t *targets)
 {
     int n, k;

@@ -312,13 +312,13 @@ static int sync_step(peer *p, int samples, double loss_sum, step_stats *ss, pl_e
 
 static const char *const csv_cols =
     "rank,epoch,step,samples,loss,val_loss,test_accuracy,lr,compute_s,sync_s,send_s,recv_s,wait_s,"
-    "bytes_sent,bytes_recv,rss_mb,cpu_s,param_checksum";
+    "bytes_sent,bytes_recv,rss_mb,cpu_s,model_checksum";
 
 static void write_row(peer *p, int epoch, const step_stats *ss, double val_loss, double test_acc)
 {
     const pl_peer_config *c = p->cfg;
     char chk[20];
-    snprintf(chk, sizeof chk, "%016llx", (unsigned long long)pl_flat_checksum(pl_model_params(p->model)));
+    snprintf(chk, sizeof chk, "%016llx", (unsigned long long)pl_model_checksum(p->model));
     double rss = pl_proc_rss_mb(), cpu = pl_proc_cpu_s(), lr = pl_optim_lr(p->opt);
     char vl[32] = "null", ta[32] = "null";
     if (isfinite(val_loss))
@@ -330,7 +330,7 @@ static void write_row(peer *p, int epoch, const step_stats *ss, double val_loss,
                 "{\"rank\":%d,\"epoch\":%d,\"step\":%d,\"samples\":%d,\"loss\":%.6g,\"val_loss\":%s,"
                 "\"test_accuracy\":%s,\"lr\":%.6g,\"compute_s\":%.6f,\"sync_s\":%.6f,\"send_s\":%.6f,"
                 "\"recv_s\":%.6f,\"wait_s\":%.6f,\"bytes_sent\":%llu,\"bytes_recv\":%llu,\"rss_mb\":%.1f,"
-                "\"cpu_s\":%.3f,\"param_checksum\":\"%s\"}\n",
+                "\"cpu_s\":%.3f,\"model_checksum\":\"%s\"}\n",
                 c->rank, epoch, p->res.steps, ss->samples, ss->loss, vl, ta, lr, ss->compute_s, ss->sync_s,
                 ss->xfer.send_s, ss->xfer.recv_s, ss->xfer.wait_s, (unsigned long long)ss->xfer.bytes_sent,
                 (unsigned long long)ss->xfer.bytes_recv, rss, cpu, chk);
@@ -469,7 +469,7 @@ int pl_peer_run(const pl_peer_config *cfg, pl_peer_result *res, pl_err *err)
         p.res.early_stopped = stop;
         p.res.bytes_sent = tot.bytes_sent;
         p.res.bytes_recv = tot.bytes_recv;
-        p.res.param_checksum = pl_flat_checksum(pl_model_params(p.model));
+        p.res.model_checksum = pl_model_checksum(p.model);
         p.res.seconds = pl_clock_s() - start;
         *res = p.res;
     }
