@@ -4,6 +4,16 @@
  *   mlp     flatten -> fc1 (256) -> relu -> fc2 (128) -> relu -> fc3 (K)
  *   lenet5  conv1 5x5 (6) -> relu -> maxpool 2 -> conv2 5x5 (16) -> relu ->
  *           maxpool 2 -> flatten -> fc1 (120) -> relu -> fc2 (84) -> relu -> fc3 (K)
+ *
+ * Exact re-implementations of torchvision 0.14 (same layers, forward, and
+ * parameter/buffer names, shapes and order as
+ * torchvision.models.NAME(num_classes=K).state_dict(); batch-norm eps and
+ * momentum and dropout as torchvision; torchvision's weight initialisation):
+ *   vgg11               configuration "A", adaptive avg pool 7x7, 3 linears
+ *   squeezenet1_1       fire modules, ceil-mode max pools, conv classifier
+ *   mobilenet_v3_small  inverted residuals with squeeze-excitation, hardswish
+ *   resnet18            BasicBlock x [2, 2, 2, 2]
+ * Layer lists, input sizes and parameter counts: docs/models.md.
  */
 #ifndef PEERLESS_MODELS_H
 #define PEERLESS_MODELS_H
@@ -16,6 +26,7 @@ typedef struct pl_model_info {
     int default_size; /* input side the data is resized to by default (0 = keep) */
     int min_size;     /* smallest input side the architecture accepts */
     int rgb;          /* 1: expects 3 channels (grayscale is repeated) */
+    const char *head; /* output module: "<head>.weight" has the class count as dim 0 */
 } pl_model_info;
 
 /* Registry lookup; NULL if unknown. */
@@ -28,5 +39,10 @@ const char *pl_models_list(void);
  * (pl_model_destroy). */
 int pl_models_build(const char *name, const pl_backend *be, int c, int h, int w, int num_classes,
                     uint64_t seed, pl_model **out, pl_err *err);
+
+/* (Re)initialise a finished model built as `name` from `seed`: PyTorch's
+ * defaults (pl_model_init), then the architecture's own scheme (torchvision's
+ * for the torchvision models). pl_models_build already does this. */
+int pl_models_init(pl_model *m, const char *name, uint64_t seed, pl_err *err);
 
 #endif

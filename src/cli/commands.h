@@ -5,5 +5,19 @@
 int pl_cmd_train(int argc, char **argv);
 int pl_cmd_models(int argc, char **argv);
 int pl_cmd_inspect(int argc, char **argv);
+int pl_cmd_init(int argc, char **argv);
+int pl_cmd_grad(int argc, char **argv);
+
+int pl_cmd_split(int argc, char **argv);
+int pl_cmd_peer(int argc, char **argv);
+int pl_cmd_run(int argc, char **argv);
+
+/* Shared by peer and run (peer_cmds.c). */
+#include <stddef.h>
+#include "cli/args.h"
+#include "peerless/peer.h"
+int pl_peer_flags(pl_peer_config *c, pl_flag *out, int cap, const char **evaluation, const char **accumulate);
+int pl_peer_parse_accumulate(const char *v, pl_peer_config *c, pl_err *err);
+const char *pl_json_num(char *buf, size_t len, double v);
 
 #endif

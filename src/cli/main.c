@@ -11,8 +11,13 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"train", pl_cmd_train, "train a model in one process (Fashion-MNIST by default)"},
+    {"split", pl_cmd_split, "partition a dataset into per-peer objects in an object store"},
+    {"peer", pl_cmd_peer, "run one peer of a P2P training run"},
+    {"run", pl_cmd_run, "run N local peers (embedded defaults) and summarise"},
     {"inspect", pl_cmd_inspect, "validate a safetensors file and list its tensors"},
     {"models", pl_cmd_models, "list the available models"},
+    {"init", pl_cmd_init, "initialise a model from a seed and write its state dict"},
+    {"grad", pl_cmd_grad, "one forward/backward of a checkpoint on a batch: loss, gradients, BN statistics"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

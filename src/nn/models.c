@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "nn/zoo.h"
+
 typedef int (*build_fn)(pl_model *m, int num_classes);
 
 /* mlp: [N,C,H,W] -> flatten -> 256 -> relu -> 128 -> relu -> K */
@@ -34,12 +36,22 @@ static int build_lenet5(pl_model *m, int k)
     return pl_nn_linear(m, "fc3", x, k, 1);
 }
 
+/* init: the model's own initialisation scheme applied after PyTorch's
+ * defaults (NULL: the defaults are the scheme). */
 static const struct {
     pl_model_info info;
     build_fn build;
+    const pl_zoo_scheme *init;
 } zoo[] = {
-    {{"mlp", "3-layer perceptron 256-128-K (ours)", 0, 1, 0}, build_mlp},
-    {{"lenet5", "LeNet-5 with ReLU and max pooling, 32x32 input (ours)", 32, 32, 0}, build_lenet5},
+    {{"mlp", "3-layer perceptron 256-128-K (ours)", 0, 1, 0, "fc3"}, build_mlp, NULL},
+    {{"lenet5", "LeNet-5 with ReLU and max pooling, 32x32 input (ours)", 32, 32, 0, "fc3"}, build_lenet5, NULL},
+    {{"vgg11", "VGG-11 as torchvision 0.14 vgg11 (128.8M parameters at K=10)", 32, 32, 1, "classifier.6"}, pl_zoo_vgg11,
+     &pl_zoo_vgg_scheme},
+    {{"squeezenet1_1", "SqueezeNet 1.1 as torchvision 0.14 squeezenet1_1", 32, 17, 1, "classifier.1"}, pl_zoo_squeezenet1_1,
+     &pl_zoo_squeezenet_scheme},
+    {{"mobilenet_v3_small", "MobileNetV3-Small as torchvision 0.14 mobilenet_v3_small", 32, 1, 1, "classifier.3"},
+     pl_zoo_mobilenet_v3_small, &pl_zoo_mobilenet_scheme},
+    {{"resnet18", "ResNet-18 as torchvision 0.14 resnet18", 32, 1, 1, "fc"}, pl_zoo_resnet18, &pl_zoo_resnet_scheme},
 };
 
 #define ZOO_N (sizeof zoo / sizeof zoo[0])
@@ -52,7 +64,22 @@ const pl_model_info *pl_models_find(const char *name)
     return NULL;
 }
 
-const char *pl_models_list(void) { return "mlp, lenet5"; }
+const char *pl_models_list(void)
+{
+    return "mlp, lenet5, vgg11, squeezenet1_1, mobilenet_v3_small, resnet18";
+}
+
+int pl_models_init(pl_model *m, const char *name, uint64_t seed, pl_err *err)
+{
+    for (size_t i = 0; i < ZOO_N; i++)
+        if (strcmp(zoo[i].info.name, name) == 0) {
+            pl_model_init(m, seed);
+            if (zoo[i].init)
+                pl_zoo_init(m, seed, zoo[i].init);
+            return PL_OK;
+        }
+    return pl_err_set(err, PL_ERR_NOTFOUND, "unknown model '%s' (available: %s)", name, pl_models_list());
+}
 
 int pl_models_build(const char *name, const pl_backend *be, int c, int h, int w, int num_classes,
                     uint64_t seed, pl_model **out, pl_err *err)
@@ -77,7 +104,7 @@ int pl_models_build(const char *name, const pl_backend *be, int c, int h, int w,
         pl_model_destroy(m);
         return pl_err_wrap(err, st, "building model %s", name);
     }
-    pl_model_init(m, seed);
+    pl_models_init(m, name, seed, err);
     *out = m;
     return PL_OK;
 }
