@@ -27,26 +27,34 @@ mkdir -p "$work/corpus" "$work/artifacts"
 "$cc" -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Wno-unknown-pragmas \
     -Wno-source-uses-openmp -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
     -I"$root/include" -I"$root/src" \
-    "$root/tests/fuzz_wire.c" "$root/src/comm/wire.c" "$root/src/comm/compress.c" \
+    "$root/tests/fuzz_wire.c" "$root/src/comm/wire.c" "$root/src/comm/crc32c.c" "$root/src/comm/compress.c" \
     "$root/src/core/status.c" "$root/src/core/rng.c" \
-    -lz -lm -o "$work/fuzz_wire"
+    -lm -lpthread -o "$work/fuzz_wire"
 
 # Seed corpus, written from the documented layouts (wire.h, compress.h):
 # codec payloads of every codec, and whole messages (header + payload).
 /usr/bin/python3 - "$work/corpus" <<'PY'
-import struct, sys, zlib
+import struct, sys
 corpus = sys.argv[1]
+
+def crc32c(data):  # CRC-32C (Castagnoli), as wire.h specifies
+    c = 0xffffffff
+    for b in data:
+        c ^= b
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82f63b78 if c & 1 else c >> 1
+    return c ^ 0xffffffff
 
 def payload(codec, n, param, body):
     return struct.pack("<BBHII", codec, 1, 0, n, param) + body
 
 def message(body, typ=1, codec=0, flags=0, sender=1, step=7, receiver=0, chunk=0,
             nchunk=1, off=0, count=0):
-    h = b"PLG1" + struct.pack("<BBBBIIQQIIIIQQQ", 1, typ, codec, 0, flags, sender,
-                              0x1234, step, receiver, chunk, nchunk, zlib.crc32(body),
+    h = b"PLG1" + struct.pack("<BBBBIIQQIIIIQQQ", 2, typ, codec, 0, flags, sender,
+                              0x1234, step, receiver, chunk, nchunk, crc32c(body),
                               off, count, len(body))
     h += b"\0" * 32 + b"\0" * 4
-    return h + struct.pack("<I", zlib.crc32(h)) + body
+    return h + struct.pack("<I", crc32c(h)) + body
 
 n = 10
 seeds = {

@@ -2,8 +2,10 @@
  * the directly computed sum and is bit-identical across peers (N = 2, 3, 4,
  * several sizes, small segments), codecs within their error, broadcast,
  * barrier, and failures: a killed peer, a silent peer, a peer of another run,
- * a corrupted payload, a stale message. Peers are threads (or forked
+ * a corrupted payload, a stale message (sent by hand in the wire.h format);
+ * top-k against a top-k selection computed here. Peers are threads (or forked
  * processes where one must die). */
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,7 +18,8 @@
 
 #include "peerless/transport.h"
 #include "test.h"
-#include "transport/tcp_wire.h"
+#include "peerless/compress.h"
+#include "peerless/wire.h"
 #include "transport/transport_impl.h"
 
 #define MAXN 4
@@ -44,7 +47,7 @@ static void pick_ports(int n)
 typedef struct peer {
     int rank, size, timeout_ms, connect_ms;
     const char *run, *codec;
-    size_t seg_bytes;
+    size_t seg_bytes, len0; /* len0: length of data[0] instead of sizes[0] */
     float *data[NSIZES]; /* inputs, replaced by results */
     int nsizes;
     int rc_open, rc[NSIZES];
@@ -88,7 +91,8 @@ static void *run_peer(void *arg)
     pl_transport *t = open_peer(p);
     double t0 = pl_tr_now();
     for (int k = 0; t && k < p->nsizes; k++) {
-        p->rc[k] = pl_transport_allreduce_sum(t, p->data[k], sizes[k], (uint64_t)k + 1, NULL, &p->err);
+        size_t len = k == 0 && p->len0 ? p->len0 : sizes[k];
+        p->rc[k] = pl_transport_allreduce_sum(t, p->data[k], len, (uint64_t)k + 1, NULL, &p->err);
         if (p->rc[k])
             break;
     }
@@ -256,16 +260,15 @@ static void *crc_victim(void *arg)
     return NULL;
 }
 
-static void send_msg(int fd, tcp_hdr *h, const void *payload, int corrupt)
+static void send_msg(int fd, pl_wire_header *h, const void *payload, size_t len, int corrupt)
 {
-    uint8_t hb[TCP_HDR_BYTES], body[4096];
-    memcpy(body, payload, h->payload_len);
-    h->payload_crc = tcp_crc32c(0, body, h->payload_len);
+    uint8_t hb[PL_WIRE_HEADER_SIZE], body[4096];
+    memcpy(body, payload, len);
+    PL_CHECK(pl_wire_encode_header(h, body, len, hb, sizeof hb, NULL) == PL_OK, "fake peer: encode");
     if (corrupt)
-        body[h->payload_len / 2] ^= 0x10;
-    tcp_hdr_encode(h, hb);
+        body[len / 2] ^= 0x10;
     PL_CHECK(send(fd, hb, sizeof hb, 0) == sizeof hb, "fake peer: send header");
-    PL_CHECK(send(fd, body, h->payload_len, 0) == (ssize_t)h->payload_len, "fake peer: send payload");
+    PL_CHECK(send(fd, body, len, 0) == (ssize_t)len, "fake peer: send payload");
 }
 
 /* The main thread plays rank 1 by hand: after the handshake it sends an
@@ -275,11 +278,14 @@ static void check_corrupt_payload(void)
 {
     pick_ports(2);
     peer v = {.rank = 0, .size = 2, .run = "crc", .timeout_ms = 5000};
-    float orig[1000], contrib[500];
+    float orig[1000];
+    uint8_t contrib[12 + 2000]; /* codec none payload: header, 500 floats */
     v.data[0] = malloc(sizeof orig);
     pl_test_fill(v.data[0], 1000, 3, -1, 1);
     memcpy(orig, v.data[0], sizeof orig);
-    pl_test_fill(contrib, 500, 4, -1, 1);
+    uint8_t ch[12] = {0, 1, 0, 0, 0xf4, 0x01, 0, 0, 0, 0, 0, 0}; /* none, v1, n = 500 */
+    memcpy(contrib, ch, 12);
+    pl_test_fill((float *)(contrib + 12), 500, 4, -1, 1);
     pthread_t th;
     pthread_create(&th, NULL, crc_victim, &v);
     int fd = -1;
@@ -293,55 +299,91 @@ static void check_corrupt_payload(void)
             usleep(10000);
         }
     }
-    uint8_t hello[7] = {2, 0, 0, 0, 'c', 'r', 'c'}, reply[TCP_HDR_BYTES + 7];
-    tcp_hdr h = {.type = TCP_MSG_HELLO, .run_id = pl_tr_run_id("crc"), .sender = 1, .payload_len = 7};
-    send_msg(fd, &h, hello, 0);
+    uint8_t hello[7] = {2, 0, 0, 0, 'c', 'r', 'c'}, reply[PL_WIRE_HEADER_SIZE + 7];
+    pl_wire_header h = {.type = PL_WIRE_HELLO, .run_id = pl_wire_run_id("crc"), .sender = 1,
+                        .receiver = 0, .chunk_count = 1};
+    send_msg(fd, &h, hello, sizeof hello, 0);
     PL_CHECK(recv(fd, reply, sizeof reply, MSG_WAITALL) == sizeof reply, "fake peer: no HELLO reply");
-    tcp_hdr rs = {.type = TCP_MSG_RS, .run_id = h.run_id, .step = 2, .sender = 1, .chunk = 0,
-                  .seg = 0, .offset = 0, .count = 500, .payload_len = 2000};
-    send_msg(fd, &rs, contrib, 0);
+    /* n = 1000 over 2 peers: rank 0 owns [0, 500), one segment of two */
+    pl_wire_header rs = {.type = PL_WIRE_GRAD, .run_id = h.run_id, .step = 2, .sender = 1,
+                         .receiver = 0, .chunk_index = 0, .chunk_count = 2, .elem_offset = 0,
+                         .elem_count = 500};
+    send_msg(fd, &rs, contrib, sizeof contrib, 0);
     rs.step = 3;
-    send_msg(fd, &rs, contrib, 1);
+    send_msg(fd, &rs, contrib, sizeof contrib, 1);
     pthread_join(th, NULL);
     close(fd);
     PL_CHECK(v.rc[0] == PL_ERR_FORMAT && strstr(v.err.msg, "peer 1 (127.0.0.1:") &&
                  strstr(v.err.msg, "CRC"),
              "corrupted payload: rc %d '%s'", v.rc[0], v.err.msg);
     PL_CHECK(!memcmp(v.data[0], orig, 500 * 4), "corrupted payload: reduced into the owner's chunk");
-    PL_CHECK(strstr(v.log, "discarded REDUCE from peer 1") && strstr(v.log, "older step"),
+    PL_CHECK(strstr(v.log, "discarded a message from peer 1") && strstr(v.log, "stale"),
              "stale message not logged as discarded: '%s'", v.log);
     free(v.data[0]);
 }
 
-/* CRC-32C: the standard check value and, over every length up to 70000
- * (all block paths), a bit-at-a-time reference. */
-static void check_crc32c(void)
+/* Top-k (one segment per chunk): each owner adds its own values exactly and
+ * the k = ceil(R * len) largest magnitudes of each other peer's part of
+ * its chunk, in rank order. The reference selects them here by sorting. */
+static int cmp_mag_desc(const void *a, const void *b)
 {
-    PL_CHECK(tcp_crc32c(0, "123456789", 9) == 0xe3069283u, "crc32c check value");
-    static uint8_t buf[70000];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = (uint8_t)(i * 7 + (i >> 9));
-    const size_t lens[] = {0, 1, 7, 8, 769, 24576, 24577, 69999};
-    for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
-        uint32_t c = 0xffffffffu;
-        for (size_t i = 0; i < lens[k]; i++) {
-            c ^= buf[i + 1];
-            for (int b = 0; b < 8; b++)
-                c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-        }
-        PL_CHECK(tcp_crc32c(0, buf + 1, lens[k]) == ~c, "crc32c of %zu bytes", lens[k]);
+    float x = fabsf(*(const float *)a), y = fabsf(*(const float *)b);
+    return (x < y) - (x > y);
+}
+
+static void check_topk(int n, size_t len, double ratio)
+{
+    char spec[32];
+    snprintf(spec, sizeof spec, "topk:%g", ratio);
+    peer ps[MAXN];
+    memset(ps, 0, sizeof ps);
+    pick_ports(n);
+    float *in[MAXN];
+    for (int i = 0; i < n; i++) {
+        ps[i] = (peer){.rank = i, .size = n, .codec = spec, .nsizes = 1, .len0 = len};
+        ps[i].data[0] = malloc(len * 4);
+        in[i] = malloc(len * 4);
+        pl_test_fill(in[i], len, (unsigned)(7 * i + 1), -1, 1);
+        memcpy(ps[i].data[0], in[i], len * 4);
     }
+    run_peers(ps, n);
+    float *want = calloc(len, 4), *mag = malloc(len * 4);
+    for (int c = 0; c < n; c++) {
+        size_t lo = len * (size_t)c / (size_t)n, hi = len * (size_t)(c + 1) / (size_t)n;
+        size_t k = (size_t)ceil(ratio * (double)(hi - lo));
+        for (int r = 0; r < n; r++) {
+            memcpy(mag, in[r] + lo, (hi - lo) * 4);
+            qsort(mag, hi - lo, 4, cmp_mag_desc);
+            float thr = fabsf(mag[k - 1]);
+            for (size_t e = lo; e < hi; e++) {
+                float t = r == c || fabsf(in[r][e]) >= thr ? in[r][e] : 0.0f;
+                want[e] = r == 0 ? t : want[e] + t;
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        PL_CHECK(ps[i].rc_open == 0 && ps[i].rc[0] == 0, "topk rank %d: %s", i, ps[i].err.msg);
+        PL_CHECK(!memcmp(ps[i].data[0], want, len * 4), "topk N=%d R=%g: rank %d differs from the "
+                 "reference (rel err %g)", n, ratio, i, pl_test_rel_err(ps[i].data[0], want, len));
+        free(ps[i].data[0]);
+        free(in[i]);
+    }
+    free(want);
+    free(mag);
 }
 
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    check_crc32c();
     for (int n = 2; n <= MAXN; n++)
         check_allreduce(n, "none", 0, 0, NSIZES);
     check_allreduce(3, "none", 1024, 0, 4); /* many segments: window and pipelining */
     check_allreduce(3, "fp16", 4096, 2e-3, 4);
     check_allreduce(4, "qsgd8", 0, 0.35, 4);
+    check_allreduce(2, "qsgd4:16", 0, 0.9, 4);
+    check_allreduce(3, "topk:1", 8192, 0, 4); /* every element sent: exact */
+    check_topk(2, 1000, 0.1);
+    check_topk(3, 1000, 0.25);
     check_broadcast();
     check_lost_peer(0);
     check_lost_peer(1);

@@ -1,12 +1,13 @@
 /* test_wire.c — peer message header: byte layout against the documented
- * offsets (read back here by hand, CRCs from zlib), round trips, every
+ * offsets (read back here by hand, CRC-32C from a bit-at-a-time reference
+ * checked against the standard check value), the hardware and table CRC
+ * paths against that reference, round trips, every
  * malformed field rejected with a message naming it, payload corruption,
  * and the receiver's classification (stale, early, foreign, misdirected,
  * duplicate). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "peerless/compress.h"
 #include "peerless/wire.h"
@@ -26,8 +27,52 @@ static void wr(uint8_t *p, int n, uint64_t v)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* CRC-32C one bit at a time, straight from the definition (reflected
+ * polynomial 0x82F63B78, initial and final inversion). */
+static uint32_t ref_crc32c(const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < len; i++) {
+        c ^= p[i];
+        for (int b = 0; b < 8; b++)
+            c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+    }
+    return ~c;
+}
+
 /* Recompute the header CRC (bytes 108-111) after a deliberate edit. */
-static void reseal(uint8_t *b) { wr(b + 108, 4, crc32(0, b, 108)); }
+static void reseal(uint8_t *b) { wr(b + 108, 4, ref_crc32c(b, 108)); }
+
+/* The standard check value, then both implementations against the
+ * reference over lengths and alignments that reach every block path
+ * (3 x 8192-byte and 3 x 256-byte stream groups, 8-byte words, tails), and
+ * continuation: the CRC of a+b from the CRC of a. */
+static void test_crc32c(void)
+{
+    PL_CHECK(ref_crc32c("123456789", 9) == 0xe3069283u, "reference check value");
+    PL_CHECK(pl_wire_crc32c(0, "123456789", 9) == 0xe3069283u, "check value: %08x",
+             (unsigned)pl_wire_crc32c(0, "123456789", 9));
+    PL_CHECK(pl_wire_crc32c_portable(0, "123456789", 9) == 0xe3069283u, "portable check value");
+    PL_CHECK(pl_wire_crc32c(0, NULL, 0) == 0 && pl_wire_crc32c(7, NULL, 0) == 7, "empty");
+    size_t cap = 3 * 8192 * 2 + 3 * 256 + 100;
+    uint8_t *buf = malloc(cap + 8);
+    for (size_t i = 0; i < cap + 8; i++)
+        buf[i] = (uint8_t)(i * 7 + (i >> 9) + (i >> 13));
+    const size_t lens[] = {1, 7, 8, 9, 255, 768, 769, 3 * 256 + 13, 24575, 24576, 24577,
+                           3 * 8192 + 3 * 256 + 5, cap};
+    int bad = 0;
+    for (size_t k = 0; k < sizeof lens / sizeof *lens; k++)
+        for (size_t a = 0; a < 8; a += 3) {
+            uint32_t want = ref_crc32c(buf + a, lens[k]);
+            bad += pl_wire_crc32c(0, buf + a, lens[k]) != want;
+            bad += pl_wire_crc32c_portable(0, buf + a, lens[k]) != want;
+            size_t h = lens[k] / 3;
+            bad += pl_wire_crc32c(pl_wire_crc32c(0, buf + a, h), buf + a + h, lens[k] - h) != want;
+        }
+    PL_CHECK(bad == 0, "%d CRC-32C mismatches against the bitwise reference", bad);
+    free(buf);
+}
 
 static pl_wire_header sample(void)
 {
@@ -56,15 +101,15 @@ static void test_layout_and_roundtrip(void)
     pl_err err = {0};
     int rc = pl_wire_encode_header(&h, payload, sizeof payload, b, sizeof b, &err);
     PL_CHECK(rc == PL_OK, "encode: %s", err.msg);
-    PL_CHECK(memcmp(b, "PLG1", 4) == 0 && b[4] == 1 && b[5] == 1 && b[6] == 3 && b[7] == 0,
+    PL_CHECK(memcmp(b, "PLG1", 4) == 0 && b[4] == 2 && b[5] == 1 && b[6] == 3 && b[7] == 0,
              "bytes 0-7");
     PL_CHECK(rd(b + 8, 4) == 2 && rd(b + 12, 4) == 3, "flags, sender");
     PL_CHECK(rd(b + 16, 8) == h.run_id && rd(b + 24, 8) == 0x0102030405060708ULL, "run, step");
     PL_CHECK(rd(b + 32, 4) == 1 && rd(b + 36, 4) == 2 && rd(b + 40, 4) == 5, "receiver, chunk");
-    PL_CHECK(rd(b + 44, 4) == crc32(0, (const Bytef *)payload, sizeof payload), "payload crc");
+    PL_CHECK(rd(b + 44, 4) == ref_crc32c(payload, sizeof payload), "payload crc");
     PL_CHECK(rd(b + 48, 8) == (1u << 20) && rd(b + 56, 8) == 12345 &&
                  rd(b + 64, 8) == sizeof payload, "offset, count, length");
-    PL_CHECK(rd(b + 108, 4) == crc32(0, b, 108), "header crc");
+    PL_CHECK(rd(b + 108, 4) == ref_crc32c(b, 108), "header crc");
     /* FNV-1a 64 of "a" (published test vector). */
     PL_CHECK(pl_wire_run_id("a") == 0xaf63dc4c8601ec8cULL, "fnv1a(a) = %llx",
              (unsigned long long)pl_wire_run_id("a"));
@@ -76,6 +121,17 @@ static void test_layout_and_roundtrip(void)
                  g.chunk_count == h.chunk_count && g.elem_offset == h.elem_offset &&
                  g.elem_count == h.elem_count && g.payload_len == sizeof payload &&
                  g.payload_crc == h.payload_crc, "round trip differs");
+    /* A payload in two parts: header from the parts' CRC equals the one
+     * from the contiguous payload, and classifies the same. */
+    uint8_t b2[PL_WIRE_HEADER_SIZE];
+    pl_wire_header h2 = sample();
+    uint32_t crc = pl_wire_crc32c(pl_wire_crc32c(0, payload, 10), payload + 10, sizeof payload - 10);
+    PL_CHECK(pl_wire_encode_header_crc(&h2, sizeof payload, crc, b2, sizeof b2, &err) == PL_OK &&
+                 memcmp(b, b2, PL_WIRE_HEADER_SIZE) == 0, "header from parts differs: %s", err.msg);
+    pl_wire_expect ex = {.run_id = h.run_id, .step = h.step, .rank = 1, .world_size = 4};
+    PL_CHECK(pl_wire_check_crc(&g, sizeof payload, crc, &ex, NULL, &err) == PL_WIRE_ACCEPT &&
+                 pl_wire_check_crc(&g, sizeof payload, crc ^ 1, &ex, NULL, &err) == PL_WIRE_CORRUPT,
+             "check with a caller's CRC: %s", err.msg);
     pl_wire_header e = sample();
     e.type = PL_WIRE_HEARTBEAT;
     PL_CHECK(pl_wire_encode_header(&e, NULL, 0, b, sizeof b, &err) == PL_OK &&
@@ -122,7 +178,8 @@ static void test_malformed(void)
     do { memcpy(b, good, sizeof b); stmt; if (seal) reseal(b); \
          expect_bad(b, sizeof b, want, frag, what); } while (0)
     BAD(b[0] = 'X', 0, PL_ERR_FORMAT, "bad magic", "magic");
-    BAD(b[4] = 2, 1, PL_ERR_UNSUPPORTED, "version 2", "newer version");
+    BAD(b[4] = 3, 1, PL_ERR_UNSUPPORTED, "version 3", "newer version");
+    BAD(b[4] = 1, 1, PL_ERR_FORMAT, "version 1", "version 1 (zlib CRC)");
     BAD(b[4] = 0, 1, PL_ERR_FORMAT, "version 0", "version 0");
     BAD(b[24] ^= 1, 0, PL_ERR_FORMAT, "header CRC", "step bit without reseal");
     BAD(b[5] = 0, 1, PL_ERR_FORMAT, "message type 0", "type 0");
@@ -230,6 +287,7 @@ static void test_classify(void)
 
 int main(void)
 {
+    test_crc32c();
     test_layout_and_roundtrip();
     test_malformed();
     test_classify();

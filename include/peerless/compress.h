@@ -118,6 +118,12 @@ const pl_codec_cfg *pl_codec_config(const pl_codec *c);
 int pl_codec_encode(pl_codec *c, const float *x, size_t n, size_t offset, void *out, size_t cap,
                     size_t *written, pl_err *err);
 
+/* Write the PL_CODEC_HEADER_SIZE-byte payload header that pl_codec_encode
+ * would write for n elements (n <= PL_CODEC_MAX_N, cfg valid). For codec
+ * none it lets a sender put the header in front of float32 data it sends
+ * without copying (on little-endian hosts the body is the floats' bytes). */
+void pl_codec_write_header(const pl_codec_cfg *cfg, size_t n, void *out);
+
 /* Forget the top-k residual (e.g. after the model was reset). */
 void pl_codec_reset(pl_codec *c);
 /* Residual of elements [0, n_max) (borrowed; NULL for codecs without one). */

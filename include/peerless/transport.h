@@ -13,6 +13,8 @@
  *     vector is reduced by one owner peer, which adds the N contributions in
  *     rank order 0, 1, ..., N-1 ((x0 + x1) + x2) + ...; every peer then
  *     receives the owner's result bytes unchanged;
+ *   - messages use the wire format of wire.h (CRC-32C on every header and
+ *     payload) and codec payloads of compress.h;
  *   - every wait is bounded by peer_timeout_ms of silence from the peer
  *     waited on; a peer that is silent, closes its connection or sends a
  *     malformed or corrupted (CRC) message makes the call fail with an error
@@ -58,8 +60,9 @@ typedef struct pl_transport_opts {
     const char *run;          /* run name; peers of another run are rejected */
     int peer_timeout_ms;      /* max silence of a peer inside a collective */
     int connect_timeout_ms;   /* deadline for open() to reach every peer */
-    const char *codec;        /* all-reduce codec: "none" (or NULL), "fp16",
-                                 "qsgd8", "qsgd4" — see pl_transport_codecs */
+    const char *codec;        /* all-reduce codec spec (compress.h): "none" (or
+                                 NULL), "fp16", "qsgd8[:B]", "qsgd4[:B]",
+                                 "topk:R" — see pl_transport_allreduce_sum */
     uint64_t seed;            /* seeds stochastic codecs (qsgd) */
     size_t segment_bytes;     /* pipelining unit of large messages; 0 = 1 MiB */
     pl_transport_log_fn log;  /* NULL: lines go to stderr */
@@ -80,8 +83,15 @@ const char *pl_transport_codecs(void);
 int pl_transport_open(const pl_transport_opts *o, pl_transport **out, pl_err *err);
 
 /* In-place SUM of data[0..n) over all peers: on success every peer holds the
- * same bytes. With a codec, contributions and results travel encoded and the
- * result is the owners' decoded values (still identical on every peer).
+ * same bytes. With a codec, each peer's contribution to a chunk travels
+ * encoded (one codec state per (vector length, destination peer): top-k keeps
+ * its error-feedback residual there, QSGD its deterministic call count); the
+ * owner adds its own contribution exactly and the others decoded, in rank
+ * order. The owner then encodes the reduced chunk once more with the same
+ * codec (fp16, qsgd) and keeps the decoded values itself, so every peer ends
+ * with the owner's exact bytes; with top-k the reduced chunk is all-gathered
+ * as raw float32 (a sum of sparse contributions is dense, and a second
+ * selection would drop what error feedback cannot give back to the owner).
  * `step` tags the messages (older steps' leftovers are discarded).
  * `stats` (may be NULL) receives this call's traffic. On failure the contents
  * of data are unspecified and the step must be discarded. */

@@ -266,13 +266,7 @@ int pl_codec_encode(pl_codec *c, const float *x, size_t n, size_t offset, void *
                           spec, cap, need);
     const codec_ops *o = ops_of(c->cfg.id);
     uint8_t *p = out;
-    p[0] = (uint8_t)c->cfg.id;
-    p[1] = CODEC_VERSION;
-    le_put_u16(p + 2, 0);
-    le_put_u32(p + 4, (uint32_t)n);
-    uint32_t param = c->cfg.id == PL_CODEC_TOPK ? (uint32_t)pl_codec_topk_k(&c->cfg, n)
-                                                : c->cfg.bucket;
-    le_put_u32(p + 8, param);
+    pl_codec_write_header(&c->cfg, n, p);
     int rc = o->encode(c, x, n, offset, p + PL_CODEC_HEADER_SIZE, err);
     c->calls++;
     if (rc != PL_OK)
@@ -280,6 +274,17 @@ int pl_codec_encode(pl_codec *c, const float *x, size_t n, size_t offset, void *
                            offset + n);
     *written = need;
     return PL_OK;
+}
+
+void pl_codec_write_header(const pl_codec_cfg *cfg, size_t n, void *out)
+{
+    uint8_t *p = out;
+    p[0] = (uint8_t)cfg->id;
+    p[1] = CODEC_VERSION;
+    le_put_u16(p + 2, 0);
+    le_put_u32(p + 4, (uint32_t)n);
+    uint32_t param = cfg->id == PL_CODEC_TOPK ? (uint32_t)pl_codec_topk_k(cfg, n) : cfg->bucket;
+    le_put_u32(p + 8, param);
 }
 
 /* ---- decoding ------------------------------------------------------------ */

@@ -4,7 +4,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "comm/le.h"
 #include "peerless/compress.h"
@@ -48,14 +47,6 @@ uint64_t pl_wire_run_id(const char *run_name)
     for (const unsigned char *p = (const unsigned char *)run_name; *p; p++)
         h = (h ^ *p) * 0x100000001b3ULL;
     return h;
-}
-
-uint32_t pl_wire_crc32(const void *data, size_t len)
-{
-    uLong crc = crc32_z(0L, Z_NULL, 0);
-    if (len)
-        crc = crc32_z(crc, data, len);
-    return (uint32_t)crc;
 }
 
 static int tag_is_zero(const uint8_t *tag)
@@ -104,13 +95,19 @@ static int check_fields(const pl_wire_header *h, int status, const char *what, p
 int pl_wire_encode_header(pl_wire_header *h, const void *payload, size_t len, void *out,
                           size_t cap, pl_err *err)
 {
+    if (len && !payload)
+        return pl_err_set(err, PL_ERR_ARG, "wire encode: NULL payload of %zu bytes", len);
+    return pl_wire_encode_header_crc(h, len, pl_wire_crc32c(0, payload, len), out, cap, err);
+}
+
+int pl_wire_encode_header_crc(pl_wire_header *h, uint64_t len, uint32_t crc, void *out,
+                              size_t cap, pl_err *err)
+{
     if (cap < PL_WIRE_HEADER_SIZE)
         return pl_err_set(err, PL_ERR_ARG, "wire encode: output buffer of %zu bytes, need %d",
                           cap, PL_WIRE_HEADER_SIZE);
-    if (len && !payload)
-        return pl_err_set(err, PL_ERR_ARG, "wire encode: NULL payload of %zu bytes", len);
     h->payload_len = len;
-    h->payload_crc = pl_wire_crc32(payload, len);
+    h->payload_crc = crc;
     int rc = check_fields(h, PL_ERR_ARG, "encode", err);
     if (rc != PL_OK)
         return rc;
@@ -132,7 +129,7 @@ int pl_wire_encode_header(pl_wire_header *h, const void *payload, size_t len, vo
     le_put_u64(b + OFF_ECOUNT, h->elem_count);
     le_put_u64(b + OFF_PLEN, h->payload_len);
     memcpy(b + OFF_TAG, h->tag, PL_WIRE_TAG_SIZE);
-    le_put_u32(b + OFF_HCRC, pl_wire_crc32(b, OFF_HCRC));
+    le_put_u32(b + OFF_HCRC, pl_wire_crc32c(0, b, OFF_HCRC));
     return PL_OK;
 }
 
@@ -151,7 +148,7 @@ static int check_frame(const uint8_t *b, size_t len, pl_err *err)
                                                                 : PL_ERR_FORMAT,
                           "wire decode: byte %d: version %u, expected %d", OFF_VERSION,
                           (unsigned)b[OFF_VERSION], PL_WIRE_VERSION);
-    uint32_t want = le_get_u32(b + OFF_HCRC), got = pl_wire_crc32(b, OFF_HCRC);
+    uint32_t want = le_get_u32(b + OFF_HCRC), got = pl_wire_crc32c(0, b, OFF_HCRC);
     if (want != got)
         return pl_err_set(err, PL_ERR_FORMAT, "wire decode: bytes %d-%d: header CRC 0x%08x, "
                           "computed 0x%08x: header corrupted", OFF_HCRC, OFF_HCRC + 3,
@@ -276,6 +273,13 @@ static pl_wire_verdict verdict(const pl_wire_header *h, pl_wire_verdict v, pl_er
 pl_wire_verdict pl_wire_check(const pl_wire_header *h, const void *payload, size_t len,
                               const pl_wire_expect *e, pl_wire_dedup *dedup, pl_err *err)
 {
+    uint32_t crc = len && !payload ? ~h->payload_crc : pl_wire_crc32c(0, payload, len);
+    return pl_wire_check_crc(h, len, crc, e, dedup, err);
+}
+
+pl_wire_verdict pl_wire_check_crc(const pl_wire_header *h, uint64_t len, uint32_t crc,
+                                  const pl_wire_expect *e, pl_wire_dedup *dedup, pl_err *err)
+{
     if (h->run_id != e->run_id)
         return verdict(h, PL_WIRE_FOREIGN, err, "run id differs from this run's");
     if (h->receiver != PL_WIRE_BROADCAST && h->receiver != e->rank)
@@ -288,8 +292,8 @@ pl_wire_verdict pl_wire_check(const pl_wire_header *h, const void *payload, size
         return verdict(h, PL_WIRE_EARLY, err, "newer than the current step");
     if (len != h->payload_len)
         return verdict(h, PL_WIRE_CORRUPT, err, "payload length differs from the header's");
-    if ((len && !payload) || pl_wire_crc32(payload, len) != h->payload_crc)
-        return verdict(h, PL_WIRE_CORRUPT, err, "payload CRC-32 mismatch");
+    if (crc != h->payload_crc)
+        return verdict(h, PL_WIRE_CORRUPT, err, "payload CRC-32C mismatch");
     if (dedup) {
         int m = pl_wire_dedup_mark(dedup, h->sender, h->chunk_index);
         if (m < 0)

@@ -3,9 +3,9 @@
  * tcp://HOST:PORT,HOST:PORT,...: peer i listens on entry i. At open, peer i
  * connects to every peer j < i (retrying until the connect deadline, since
  * peers start at different times) and accepts every peer j > i. Each
- * connection starts with a HELLO exchange (run id and name, rank, size); a
- * peer that disagrees gets a REJECT with the reason and is closed. The
- * collectives live in tcp_coll.c.
+ * connection starts with a HELLO exchange (wire.h messages; payload: u32
+ * size, then the run name); a peer that disagrees gets a BYE whose payload
+ * is the reason and is closed. The collectives live in tcp_coll.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -120,40 +120,43 @@ static int io_all(int fd, void *buf, size_t len, int writing, double deadline)
     return 0;
 }
 
-/* HELLO/REJECT payload: u32 size, then the run name (or the reason). */
-static int send_ctl(tcp_state *s, int fd, int type, const char *text, double deadline)
+/* HELLO/BYE payload: u32 size, then the run name (or the reason). */
+static int send_ctl(tcp_state *s, int fd, int type, int to, const char *text, double deadline)
 {
-    uint8_t msg[TCP_HDR_BYTES + 4 + PL_ERR_MSG_MAX];
+    uint8_t msg[PL_WIRE_HEADER_SIZE + 4 + PL_ERR_MSG_MAX];
     size_t tl = strlen(text) < PL_ERR_MSG_MAX ? strlen(text) : PL_ERR_MSG_MAX;
-    uint8_t *pl = msg + TCP_HDR_BYTES;
+    uint8_t *pl = msg + PL_WIRE_HEADER_SIZE;
     for (int i = 0; i < 4; i++)
         pl[i] = (uint8_t)((uint32_t)s->size >> (8 * i));
     memcpy(pl + 4, text, tl);
-    tcp_hdr h = {.type = (uint8_t)type, .run_id = s->run_id, .sender = (uint32_t)s->rank,
-                 .payload_len = (uint32_t)(tl + 4)};
-    h.payload_crc = tcp_crc32c(0, pl, tl + 4);
-    tcp_hdr_encode(&h, msg);
-    return io_all(fd, msg, TCP_HDR_BYTES + 4 + tl, 1, deadline);
+    pl_wire_header h = {.type = (uint8_t)type, .run_id = s->run_id, .sender = (uint32_t)s->rank,
+                        .receiver = to < 0 ? PL_WIRE_BROADCAST : (uint32_t)to,
+                        .chunk_count = 1};
+    if (pl_wire_encode_header(&h, pl, tl + 4, msg, PL_WIRE_HEADER_SIZE, NULL))
+        return -EINVAL;
+    return io_all(fd, msg, PL_WIRE_HEADER_SIZE + 4 + tl, 1, deadline);
 }
 
-/* Read one HELLO or REJECT: header into h, text (NUL-terminated) into text. */
-static int recv_ctl(int fd, tcp_hdr *h, uint32_t *size, char *text, double deadline, pl_err *err)
+/* Read one HELLO or BYE: header into h, text (NUL-terminated) into text. */
+static int recv_ctl(int fd, pl_wire_header *h, uint32_t *size, char *text, double deadline,
+                    pl_err *err)
 {
-    uint8_t hb[TCP_HDR_BYTES], pl[4 + PL_ERR_MSG_MAX];
+    uint8_t hb[PL_WIRE_HEADER_SIZE], pl[4 + PL_ERR_MSG_MAX];
     int rc = io_all(fd, hb, sizeof hb, 0, deadline);
     if (rc)
         return pl_err_set(err, PL_ERR_IO, "no handshake: %s", strerror(-rc));
-    if (tcp_hdr_decode(hb, h, err))
+    if (pl_wire_decode_header(hb, sizeof hb, h, err))
         return PL_ERR_FORMAT;
-    if ((h->type != TCP_MSG_HELLO && h->type != TCP_MSG_REJECT) || h->payload_len < 4 ||
+    if ((h->type != PL_WIRE_HELLO && h->type != PL_WIRE_BYE) || h->payload_len < 4 ||
         h->payload_len > sizeof pl - 1)
-        return pl_err_set(err, PL_ERR_FORMAT, "expected HELLO, got %s with %u payload bytes",
-                          tcp_msg_name(h->type), h->payload_len);
+        return pl_err_set(err, PL_ERR_FORMAT, "expected a hello, got a %s message with %llu "
+                          "payload bytes", pl_wire_type_name(h->type),
+                          (unsigned long long)h->payload_len);
     rc = io_all(fd, pl, h->payload_len, 0, deadline);
     if (rc)
         return pl_err_set(err, PL_ERR_IO, "handshake cut short: %s", strerror(-rc));
-    if (tcp_crc32c(0, pl, h->payload_len) != h->payload_crc)
-        return pl_err_set(err, PL_ERR_FORMAT, "handshake payload CRC mismatch");
+    if (pl_wire_crc32c(0, pl, h->payload_len) != h->payload_crc)
+        return pl_err_set(err, PL_ERR_FORMAT, "handshake payload CRC-32C mismatch");
     *size = (uint32_t)pl[0] | (uint32_t)pl[1] << 8 | (uint32_t)pl[2] << 16 | (uint32_t)pl[3] << 24;
     memcpy(text, pl + 4, h->payload_len - 4);
     text[h->payload_len - 4] = '\0';
@@ -161,12 +164,15 @@ static int recv_ctl(int fd, tcp_hdr *h, uint32_t *size, char *text, double deadl
 }
 
 /* Why a HELLO does not belong to this run ("" if it does). */
-static void hello_mismatch(const tcp_state *s, const tcp_hdr *h, uint32_t size, const char *run,
-                           int want_rank, char *why, size_t len)
+static void hello_mismatch(const tcp_state *s, const pl_wire_header *h, uint32_t size,
+                           const char *run, int want_rank, char *why, size_t len)
 {
     why[0] = '\0';
     if (h->run_id != s->run_id || strcmp(run, s->run))
         snprintf(why, len, "run '%s' (expected run '%s')", run, s->run);
+    else if (h->receiver != (uint32_t)s->rank)
+        snprintf(why, len, "a hello for rank %u (expected %d: peer address lists differ?)",
+                 h->receiver, s->rank);
     else if (size != (uint32_t)s->size)
         snprintf(why, len, "size %u (expected %d)", size, s->size);
     else if (want_rank >= 0 && h->sender != (uint32_t)want_rank)
@@ -216,24 +222,24 @@ static int connect_peer(tcp_state *s, int j, double deadline, pl_err *err)
         return pl_err_set(err, PL_ERR_IO,
                           "rank %d could not connect to peer %d (%s) before the connect deadline",
                           s->rank, j, p->addr);
-    tcp_hdr h;
+    pl_wire_header h;
     uint32_t size;
     char text[PL_ERR_MSG_MAX + 1], why[PL_ERR_MSG_MAX];
-    rc = send_ctl(s, fd, TCP_MSG_HELLO, s->run, deadline);
+    rc = send_ctl(s, fd, PL_WIRE_HELLO, j, s->run, deadline);
     if (!rc)
         rc = recv_ctl(fd, &h, &size, text, deadline, err);
     if (rc) {
         close(fd);
         return pl_err_wrap(err, PL_ERR_IO, "handshake with peer %d (%s)", j, p->addr);
     }
-    if (h.type == TCP_MSG_REJECT) {
+    if (h.type == PL_WIRE_BYE) {
         close(fd);
         return pl_err_set(err, PL_ERR_ARG, "peer %d (%s) rejected rank %d of run '%s': %s", j,
                           p->addr, s->rank, s->run, text);
     }
     hello_mismatch(s, &h, size, text, j, why, sizeof why);
     if (why[0]) {
-        send_ctl(s, fd, TCP_MSG_REJECT, why, deadline);
+        send_ctl(s, fd, PL_WIRE_BYE, j, why, deadline);
         close(fd);
         return pl_err_set(err, PL_ERR_ARG, "peer at %s (expected rank %d of run '%s') answered %s",
                           p->addr, j, s->run, why);
@@ -249,22 +255,23 @@ static void accept_one(tcp_state *s, int lfd, double deadline, char *last_reject
     int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
         return;
-    tcp_hdr h;
+    pl_wire_header h;
     uint32_t size;
     char text[PL_ERR_MSG_MAX + 1], why[PL_ERR_MSG_MAX];
     pl_err e = {0};
     double hd = pl_tr_now() + 5.0 < deadline ? pl_tr_now() + 5.0 : deadline;
-    if (recv_ctl(fd, &h, &size, text, hd, &e) || h.type != TCP_MSG_HELLO) {
-        snprintf(last_reject, len, "a connection without a valid HELLO (%.300s)",
-                 e.msg[0] ? e.msg : "REJECT");
+    if (recv_ctl(fd, &h, &size, text, hd, &e) || h.type != PL_WIRE_HELLO) {
+        snprintf(last_reject, len, "a connection without a valid hello (%.300s)",
+                 e.msg[0] ? e.msg : "bye");
         pl_tr_log(s->log, s->log_ctx, "rank %d: dropped %s", s->rank, last_reject);
         close(fd);
         return;
     }
     hello_mismatch(s, &h, size, text, -1, why, sizeof why);
-    if (why[0] || send_ctl(s, fd, TCP_MSG_HELLO, s->run, deadline)) {
+    int to = h.sender < (uint32_t)s->size ? (int)h.sender : -1;
+    if (why[0] || send_ctl(s, fd, PL_WIRE_HELLO, to, s->run, deadline)) {
         if (why[0])
-            send_ctl(s, fd, TCP_MSG_REJECT, why, hd);
+            send_ctl(s, fd, PL_WIRE_BYE, to, why, hd);
         snprintf(last_reject, len, "a peer claiming rank %u with %.300s", h.sender,
                  why[0] ? why : "a broken connection");
         pl_tr_log(s->log, s->log_ctx, "rank %d: rejected %s", s->rank, last_reject);
@@ -308,6 +315,12 @@ static void tcp_close(void *impl)
         free(s->peers[i].enc);
         free(s->peers[i].rxenc);
     }
+    for (int k = 0; k < TCP_CODEC_SETS; k++) {
+        for (int i = 0; s->sets[k].to && i < s->size; i++)
+            pl_codec_destroy(s->sets[k].to[i]);
+        free(s->sets[k].to);
+        pl_codec_destroy(s->sets[k].ag);
+    }
     free(s->peers);
     tcp_free_workspace(s);
     free(s);
@@ -325,12 +338,18 @@ static int tcp_state_new(const pl_transport_opts *o, tcp_state **out, pl_err *er
     for (int i = 0; i < o->size; i++)
         s->peers[i].fd = -1;
     snprintf(s->run, sizeof s->run, "%s", o->run ? o->run : "peerless");
-    s->run_id = pl_tr_run_id(s->run);
+    s->run_id = pl_wire_run_id(s->run);
     s->seed = o->seed;
     s->timeout_ms = o->peer_timeout_ms;
     s->seg_bytes = o->segment_bytes ? o->segment_bytes : (size_t)1 << 20;
     s->seg_bytes = s->seg_bytes < 64 ? 64 : s->seg_bytes & ~(size_t)3;
-    s->codec = pl_tr_codec_find(o->codec);
+    if (pl_codec_parse(o->codec ? o->codec : "none", &s->codec, err)) {
+        free(s->peers);
+        free(s);
+        return pl_err_wrap(err, PL_ERR_ARG, "tcp transport");
+    }
+    /* top-k's reduced chunks are dense: all-gathered as raw float32 */
+    s->ag_codec = s->codec.id == PL_CODEC_TOPK ? (pl_codec_cfg){.id = PL_CODEC_NONE} : s->codec;
     s->log = o->log;
     s->log_ctx = o->log_ctx;
     *out = s;

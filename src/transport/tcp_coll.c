@@ -2,16 +2,27 @@
  *
  * All-reduce (direct reduce-scatter + all-gather): the vector is split into
  * N chunks, chunk c = [c*n/N, (c+1)*n/N) owned by rank c, and each chunk into
- * segments of seg_bytes. Every peer sends its segments of chunk c to c (RS
- * messages); the owner adds the N contributions of a segment in rank order
- * 0..N-1 as soon as all arrived and sends the result to every peer (AG
- * messages). Each peer thus sends and receives 2(N-1)/N of the vector.
+ * segments of seg_bytes; on the wire a segment is one "chunk" of the vector
+ * (chunk index = its position among all segments). Every peer sends its
+ * segments of chunk c to c (GRAD messages); the owner adds the N
+ * contributions of a segment in rank order 0..N-1 as soon as all arrived and
+ * sends the result to every peer (REDUCED messages). Each peer thus sends
+ * and receives 2(N-1)/N of the vector.
+ *
+ * Copies: raw float32 messages are sent with one sendmsg of [wire header,
+ * codec header, the caller's floats] (no copy into a send buffer); REDUCED
+ * segments are received straight into the caller's vector; a GRAD segment
+ * is received into a slot, and its CRC-32C is computed piece by piece right
+ * after each recv() while the bytes are in cache. The owner's sum of a
+ * segment runs in 16 KiB blocks that are written back and CRC'd while still
+ * in L1, giving the REDUCED payload's CRC without another pass.
+ *
  * Sends and receives progress together in one poll() loop over non-blocking
  * sockets, so no pattern of large messages can deadlock, and reduction of a
- * segment overlaps the transfer of the next ones. Received RS segments wait
- * in a window of TCP_WINDOW slots per peer; a peer whose next segment has no
- * free slot is not read until the reduction catches up (TCP flow control
- * then holds the sender).
+ * segment overlaps the transfer of the next ones. Received GRAD segments
+ * wait in a window of TCP_WINDOW slots per peer; a peer whose next segment
+ * has no free slot is not read until the reduction catches up (TCP flow
+ * control then holds the sender).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -26,6 +37,8 @@
 
 enum { OP_ALLREDUCE, OP_BROADCAST, OP_BARRIER };
 
+#define SUM_BLOCK 4096 /* floats summed per block (16 KiB: stays in L1) */
+
 typedef struct op {
     tcp_state *s;
     int kind;
@@ -36,8 +49,10 @@ typedef struct op {
     size_t len;
     int root;
     size_t seg;           /* elements (floats; bytes for broadcast) per segment */
-    size_t slot_bytes;    /* encoded size bound of one segment */
-    uint32_t my_nseg, reduced;
+    size_t slot_bytes;    /* GRAD payload bound of one segment */
+    size_t ag_bytes;      /* REDUCED payload bound of one segment */
+    uint32_t my_nseg, reduced, nchunks;
+    tcp_codecs *cs;       /* codec state for this n (NULL: codec none) */
     pl_xfer_stats *st;
     pl_err *err;
     uint8_t sink[16384]; /* discarded payloads land here, unread */
@@ -52,6 +67,14 @@ static size_t chunk_off(const op *o, int c)
 static size_t chunk_len(const op *o, int c) { return chunk_off(o, c + 1) - chunk_off(o, c); }
 static uint32_t nseg_of(size_t len, size_t seg) { return (uint32_t)((len + seg - 1) / seg); }
 
+/* Element range of segment g of owner c's chunk. */
+static size_t seg_off(const op *o, int c, uint32_t g) { return chunk_off(o, c) + (size_t)g * o->seg; }
+static size_t seg_len(const op *o, int c, uint32_t g)
+{
+    size_t left = chunk_len(o, c) - (size_t)g * o->seg;
+    return left < o->seg ? left : o->seg;
+}
+
 static int fail(op *o, int j, int status, const char *fmt, const char *what)
 {
     tcp_peer *p = &o->s->peers[j];
@@ -61,70 +84,76 @@ static int fail(op *o, int j, int status, const char *fmt, const char *what)
 
 /* --- send side --- */
 
-static int push(tcp_peer *p, const tcp_tx *m)
+static int push(op *o, int j, const tcp_tx *m)
 {
+    tcp_peer *p = &o->s->peers[j];
     if (p->qn == p->qcap) {
-        if (p->qhead > 0) {
-            memmove(p->q, p->q + p->qhead, (p->qn - p->qhead) * sizeof *p->q);
-            p->qn -= p->qhead;
-            p->qhead = 0;
-        }
-        if (p->qn == p->qcap) {
-            size_t cap = p->qcap ? 2 * p->qcap : 64;
-            tcp_tx *q = realloc(p->q, cap * sizeof *q);
-            if (!q)
-                return PL_ERR_NOMEM;
-            p->q = q;
-            p->qcap = cap;
-        }
+        size_t cap = p->qcap ? 2 * p->qcap : 64;
+        tcp_tx *q = realloc(p->q, cap * sizeof *q);
+        if (!q)
+            return pl_err_set(o->err, PL_ERR_NOMEM, "%s: out of memory queueing messages",
+                              op_names[o->kind]);
+        p->q = q;
+        p->qcap = cap;
     }
     p->q[p->qn++] = *m;
     return PL_OK;
 }
 
-static int queue_msg(op *o, int j, uint8_t type, uint32_t chunk, uint32_t seg, uint64_t off,
-                     uint32_t count, const void *src)
+/* A header for peer j of this op's step; the caller sets the rest. */
+static pl_wire_header header_to(const op *o, int j, uint8_t type)
 {
-    tcp_tx m = {.h = {.type = type, .run_id = o->s->run_id, .step = o->step,
-                      .sender = (uint32_t)o->s->rank, .chunk = chunk, .seg = seg, .offset = off,
-                      .count = count},
-                .src = src};
-    if (push(&o->s->peers[j], &m))
-        return pl_err_set(o->err, PL_ERR_NOMEM, "%s: out of memory queueing messages",
-                          op_names[o->kind]);
+    return (pl_wire_header){.type = type, .sender = (uint32_t)o->s->rank, .run_id = o->s->run_id,
+                            .step = o->step, .receiver = (uint32_t)j, .chunk_count = 1};
+}
+
+/* Encode the head GRAD message for peer j: raw (codec header in the prefix,
+ * the caller's floats as body) or through peer j's codec into p->enc. */
+static int prepare_grad(op *o, int j, tcp_tx *m)
+{
+    size_t cnt = (size_t)m->h.elem_count;
+    uint8_t *ch = m->prefix + PL_WIRE_HEADER_SIZE;
+    if (!o->cs) {
+        pl_codec_write_header(&o->s->codec, cnt, ch);
+        m->plen = TCP_PREFIX_MAX;
+        m->body = m->src;
+        m->blen = cnt * sizeof(float);
+        m->crc = pl_wire_crc32c(pl_wire_crc32c(0, ch, PL_CODEC_HEADER_SIZE), m->body, m->blen);
+        return PL_OK;
+    }
+    tcp_peer *p = &o->s->peers[j];
+    size_t written = 0;
+    int rc = pl_codec_encode(o->cs->to[j], m->src, cnt, (size_t)m->h.elem_offset, p->enc,
+                             o->slot_bytes, &written, o->err);
+    if (rc)
+        return pl_err_wrap(o->err, rc, "rank %d, all-reduce step %" PRIu64 ": encoding for peer %d",
+                           o->s->rank, o->step, j);
+    m->h.codec = (uint8_t)o->s->codec.id;
+    m->plen = PL_WIRE_HEADER_SIZE;
+    m->body = p->enc;
+    m->blen = written;
+    m->crc = pl_wire_crc32c(0, p->enc, written);
     return PL_OK;
 }
 
-/* Seed of the codec for one (step, sender, chunk, segment): deterministic. */
-static uint64_t seg_seed(const op *o, uint32_t chunk, uint32_t seg)
+/* Finalise the head message: encode its payload if needed, then the header
+ * with the payload's length and CRC. */
+static int prepare(op *o, int j, tcp_tx *m)
 {
-    uint64_t x = o->s->seed ^ (o->step * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)o->s->rank << 48) ^
-                 ((uint64_t)chunk << 32) ^ seg;
-    x ^= x >> 31;
-    return x * 0xbf58476d1ce4e5b9ull;
-}
-
-/* Finalise the head message: encode its payload if needed, CRC, header. */
-static void prepare(op *o, tcp_peer *p, tcp_tx *m)
-{
-    const pl_tr_codec *c = o->s->codec;
-    if (m->h.type == TCP_MSG_RS && c->id != 0) {
-        m->plen = c->encode(m->src, m->h.count, p->enc, seg_seed(o, m->h.chunk, m->h.seg));
-        m->payload = p->enc;
-        m->h.codec = c->id;
-        m->h.payload_crc = tcp_crc32c(0, m->payload, m->plen);
-    } else if (m->h.type == TCP_MSG_AG) {
-        m->plen = m->h.payload_len; /* header pre-computed by the owner, shared */
-        m->payload = m->src;
-    } else {
-        m->payload = m->src;
-        m->plen = m->h.type == TCP_MSG_BARRIER ? 0 : (size_t)m->h.count * (o->kind == OP_BROADCAST ? 1 : 4);
-        m->h.codec = 0;
-        m->h.payload_crc = tcp_crc32c(0, m->payload, m->plen);
+    int rc = PL_OK;
+    if (m->h.type == PL_WIRE_GRAD) {
+        rc = prepare_grad(o, j, m);
+    } else if (m->h.type != PL_WIRE_REDUCED) { /* MODEL, BARRIER: raw bytes */
+        m->plen = PL_WIRE_HEADER_SIZE;
+        m->body = m->src;
+        m->blen = m->h.type == PL_WIRE_MODEL ? (size_t)m->h.elem_count : 0;
+        m->crc = pl_wire_crc32c(0, m->body, m->blen);
     }
-    m->h.payload_len = (uint32_t)m->plen;
-    tcp_hdr_encode(&m->h, m->hdr);
-    m->ready = 1;
+    if (!rc)
+        rc = pl_wire_encode_header_crc(&m->h, m->plen - PL_WIRE_HEADER_SIZE + m->blen, m->crc,
+                                       m->prefix, PL_WIRE_HEADER_SIZE, o->err);
+    m->ready = !rc;
+    return rc;
 }
 
 static int do_send(op *o, int j)
@@ -132,15 +161,16 @@ static int do_send(op *o, int j)
     tcp_peer *p = &o->s->peers[j];
     while (p->qhead < p->qn) {
         tcp_tx *m = &p->q[p->qhead];
-        if (!m->ready)
-            prepare(o, p, m);
+        int rc = m->ready ? PL_OK : prepare(o, j, m);
+        if (rc)
+            return rc;
         struct iovec iov[2];
         int k = 0;
-        if (m->sent < TCP_HDR_BYTES)
-            iov[k++] = (struct iovec){m->hdr + m->sent, TCP_HDR_BYTES - m->sent};
-        size_t pdone = m->sent > TCP_HDR_BYTES ? m->sent - TCP_HDR_BYTES : 0;
-        if (m->plen > pdone)
-            iov[k++] = (struct iovec){(void *)(m->payload + pdone), m->plen - pdone};
+        if (m->sent < m->plen)
+            iov[k++] = (struct iovec){m->prefix + m->sent, m->plen - m->sent};
+        size_t bdone = m->sent > m->plen ? m->sent - m->plen : 0;
+        if (m->blen > bdone)
+            iov[k++] = (struct iovec){(void *)(m->body + bdone), m->blen - bdone};
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)k};
         double t0 = pl_tr_now();
         ssize_t r = sendmsg(p->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -153,7 +183,7 @@ static int do_send(op *o, int j)
         o->st->bytes_sent += (uint64_t)r;
         p->last = pl_tr_now();
         m->sent += (size_t)r;
-        if (m->sent < TCP_HDR_BYTES + m->plen)
+        if (m->sent < m->plen + m->blen)
             return PL_OK;
         o->st->msgs_sent++;
         p->qhead++;
@@ -169,55 +199,123 @@ static uint8_t *slot(const op *o, int j, uint32_t seg)
     return o->s->slots + ((size_t)j * TCP_WINDOW + seg % TCP_WINDOW) * o->slot_bytes;
 }
 
-/* Sum segment `sg` of my chunk in rank order 0..N-1 into data, then queue
- * it (encoded once, one shared header) to every peer. */
+/* Raw floats of rank r's contribution to my segment sg. */
+static const float *raw_src(const op *o, int r, uint32_t sg, size_t off)
+{
+    if (r == o->s->rank)
+        return o->data + off;
+    return (const float *)(slot(o, r, sg) + PL_CODEC_HEADER_SIZE);
+}
+
+/* out[0..n) = ((src[0] + src[1]) + src[2]) + ... (rank order, N >= 2), block
+ * by block, each block CRC'd while in L1; returns the CRC continued from
+ * crc. out may be one of the sources (a block is read before written). */
+static uint32_t sum_rank_order(float *out, const float *const *src, int nsrc, size_t n,
+                               uint32_t crc)
+{
+    float blk[SUM_BLOCK];
+    for (size_t b = 0; b < n; b += SUM_BLOCK) {
+        size_t m = n - b < SUM_BLOCK ? n - b : SUM_BLOCK;
+        const float *x = src[0] + b, *y = src[1] + b;
+        for (size_t i = 0; i < m; i++)
+            blk[i] = x[i] + y[i];
+        for (int r = 2; r < nsrc; r++) {
+            const float *z = src[r] + b;
+            for (size_t i = 0; i < m; i++)
+                blk[i] += z[i];
+        }
+        memcpy(out + b, blk, m * sizeof *blk);
+        crc = pl_wire_crc32c(crc, blk, m * sizeof *blk);
+    }
+    return crc;
+}
+
+/* With a codec: acc = contributions in rank order (mine exact, the others
+ * decoded-and-added). */
+static int sum_decoded(op *o, uint32_t sg, size_t off, size_t cnt)
+{
+    tcp_state *s = o->s;
+    float *acc = s->acc;
+    for (int r = 0; r < s->size; r++) {
+        if (r == s->rank && r == 0) {
+            memcpy(acc, o->data + off, cnt * sizeof *acc);
+        } else if (r == s->rank) {
+            for (size_t i = 0; i < cnt; i++)
+                acc[i] += o->data[off + i];
+        } else {
+            int rc = (r == 0 ? pl_codec_decode : pl_codec_decode_add)(
+                &s->codec, slot(o, r, sg), pl_codec_max_bytes(&s->codec, cnt), acc, cnt, o->err);
+            if (rc)
+                return fail(o, r, rc, "sent an undecodable contribution: ", o->err->msg);
+        }
+    }
+    return PL_OK;
+}
+
+/* Sum segment sg of my chunk into data; set m (a REDUCED template) to the
+ * payload every peer will receive. */
+static int reduce_into(op *o, uint32_t sg, size_t off, size_t cnt, tcp_tx *m)
+{
+    tcp_state *s = o->s;
+    uint8_t *ch = m->prefix + PL_WIRE_HEADER_SIZE;
+    if (!o->cs) {
+        const float *src[s->size];
+        for (int r = 0; r < s->size; r++)
+            src[r] = raw_src(o, r, sg, off);
+        pl_codec_write_header(&s->ag_codec, cnt, ch);
+        m->crc = sum_rank_order(o->data + off, src, s->size, cnt,
+                                pl_wire_crc32c(0, ch, PL_CODEC_HEADER_SIZE));
+        m->plen = TCP_PREFIX_MAX;
+        m->body = (const uint8_t *)(o->data + off);
+        m->blen = cnt * sizeof(float);
+        return PL_OK;
+    }
+    int rc = sum_decoded(o, sg, off, cnt);
+    if (rc)
+        return rc;
+    if (s->ag_codec.id == PL_CODEC_NONE) {
+        memcpy(o->data + off, s->acc, cnt * sizeof(float));
+        pl_codec_write_header(&s->ag_codec, cnt, ch);
+        m->plen = TCP_PREFIX_MAX;
+        m->body = (const uint8_t *)(o->data + off);
+        m->blen = cnt * sizeof(float);
+        m->crc = pl_wire_crc32c(pl_wire_crc32c(0, ch, PL_CODEC_HEADER_SIZE), m->body, m->blen);
+        return PL_OK;
+    }
+    uint8_t *enc = s->agenc + (size_t)sg * o->ag_bytes;
+    size_t written = 0;
+    rc = pl_codec_encode(o->cs->ag, s->acc, cnt, off, enc, o->ag_bytes, &written, o->err);
+    if (!rc) /* hold exactly what the others decode */
+        rc = pl_codec_decode(&s->ag_codec, enc, written, o->data + off, cnt, o->err);
+    if (rc)
+        return pl_err_wrap(o->err, rc, "rank %d, all-reduce step %" PRIu64 ": encoding the sum",
+                           s->rank, o->step);
+    m->h.codec = (uint8_t)s->ag_codec.id;
+    m->plen = PL_WIRE_HEADER_SIZE;
+    m->body = enc;
+    m->blen = written;
+    m->crc = pl_wire_crc32c(0, enc, written);
+    return PL_OK;
+}
+
+/* Reduce segment sg of my chunk and queue the result to every peer. */
 static int reduce_segment(op *o, uint32_t sg)
 {
     tcp_state *s = o->s;
-    size_t off = chunk_off(o, s->rank) + (size_t)sg * o->seg;
-    size_t cnt = chunk_len(o, s->rank) - (size_t)sg * o->seg;
-    cnt = cnt < o->seg ? cnt : o->seg;
-    float *acc = s->acc;
-    for (int r = 0; r < s->size; r++) {
-        const float *src = o->data + off;
-        if (r != s->rank && s->codec->id == 0) {
-            src = (const float *)slot(o, r, sg);
-        } else if (r != s->rank) {
-            int rc = s->codec->decode(slot(o, r, sg), s->codec->max_bytes(cnt), s->tmp, cnt, o->err);
-            if (rc)
-                return fail(o, r, rc, "sent an undecodable contribution: ", o->err->msg);
-            src = s->tmp;
-        }
-        if (r == 0)
-            memcpy(acc, src, cnt * sizeof *acc);
-        else
-            for (size_t i = 0; i < cnt; i++)
-                acc[i] += src[i];
-    }
-    tcp_hdr h = {.type = TCP_MSG_AG, .run_id = s->run_id, .step = o->step,
-                 .sender = (uint32_t)s->rank, .chunk = (uint32_t)s->rank, .seg = sg,
-                 .offset = off, .count = (uint32_t)cnt};
-    const void *payload = o->data + off;
-    size_t plen = cnt * 4;
-    if (s->codec->id != 0) {
-        uint8_t *enc = s->agenc + (size_t)sg * o->slot_bytes;
-        plen = s->codec->encode(acc, cnt, enc, seg_seed(o, h.chunk, sg));
-        s->codec->decode(enc, plen, o->data + off, cnt, NULL); /* hold what others decode */
-        payload = enc;
-        h.codec = s->codec->id;
-    } else {
-        memcpy(o->data + off, acc, cnt * sizeof *acc);
-    }
-    h.payload_len = (uint32_t)plen;
-    h.payload_crc = tcp_crc32c(0, payload, plen);
-    for (int j = 0; j < s->size; j++) {
+    size_t off = seg_off(o, s->rank, sg), cnt = seg_len(o, s->rank, sg);
+    tcp_tx m = {.h = header_to(o, 0, PL_WIRE_REDUCED)};
+    m.h.chunk_index = s->first_seg[s->rank] + sg;
+    m.h.chunk_count = o->nchunks;
+    m.h.elem_offset = off;
+    m.h.elem_count = cnt;
+    int rc = reduce_into(o, sg, off, cnt, &m);
+    for (int j = 0; !rc && j < s->size; j++) {
         if (j == s->rank)
             continue;
-        tcp_tx m = {.h = h, .src = payload};
-        if (push(&s->peers[j], &m))
-            return pl_err_set(o->err, PL_ERR_NOMEM, "all-reduce: out of memory queueing messages");
+        m.h.receiver = (uint32_t)j;
+        rc = push(o, j, &m);
     }
-    return PL_OK;
+    return rc;
 }
 
 static int reduce_ready(op *o)
@@ -241,102 +339,141 @@ static int expecting(const tcp_peer *p)
 /* Check an all-reduce header against the geometry; set the destination. */
 static int accept_ar(op *o, int j, tcp_peer *p)
 {
-    const tcp_hdr *h = &p->h;
+    const pl_wire_header *h = &p->h;
     tcp_state *s = o->s;
-    int rs = h->type == TCP_MSG_RS;
+    int rs = h->type == PL_WIRE_GRAD;
     int owner = rs ? s->rank : j;
-    uint32_t want_seg = rs ? p->next_rs : p->next_ag;
-    if ((!rs && h->type != TCP_MSG_AG) || (rs ? !p->exp_rs : !p->exp_ag))
-        return fail(o, j, PL_ERR_FORMAT, "sent an unexpected message: ", tcp_msg_name(h->type));
-    size_t off = chunk_off(o, owner) + (size_t)want_seg * o->seg;
-    size_t cnt = chunk_len(o, owner) - (size_t)want_seg * o->seg;
-    cnt = cnt < o->seg ? cnt : o->seg;
-    if (h->chunk != (uint32_t)owner || h->seg != want_seg || h->offset != off || h->count != cnt ||
-        h->codec != s->codec->id || h->payload_len != s->codec->max_bytes(cnt))
+    uint32_t g = rs ? p->next_rs : p->next_ag;
+    if ((!rs && h->type != PL_WIRE_REDUCED) || (rs ? !p->exp_rs : !p->exp_ag))
+        return fail(o, j, PL_ERR_FORMAT, "sent an unexpected message: ", pl_wire_type_name(h->type));
+    const pl_codec_cfg *cfg = rs ? &s->codec : &s->ag_codec;
+    size_t off = seg_off(o, owner, g), cnt = seg_len(o, owner, g);
+    if (h->chunk_index != s->first_seg[owner] + g || h->chunk_count != o->nchunks ||
+        h->elem_offset != off || h->elem_count != cnt || h->codec != cfg->id ||
+        h->payload_len != pl_codec_max_bytes(cfg, cnt))
         return fail(o, j, PL_ERR_FORMAT,
                     "sent a segment that does not fit the vector (wrong n, chunking or codec): ",
-                    tcp_msg_name(h->type));
+                    pl_wire_type_name(h->type));
     if (rs) {
-        p->blocked = want_seg >= o->reduced + TCP_WINDOW;
-        p->dst = p->blocked ? NULL : slot(o, j, want_seg);
+        p->blocked = g >= o->reduced + TCP_WINDOW;
+        p->dst = p->blocked ? NULL : slot(o, j, g);
+    } else if (cfg->id == PL_CODEC_NONE) {
+        p->pre = p->cbuf;
+        p->pre_len = PL_CODEC_HEADER_SIZE;
+        p->dst = (uint8_t *)(o->data + off);
     } else {
-        p->dst = s->codec->id ? p->rxenc : (uint8_t *)(o->data + off);
+        p->dst = p->rxenc;
     }
     return PL_OK;
 }
 
 static int accept_other(op *o, int j, tcp_peer *p)
 {
-    const tcp_hdr *h = &p->h;
-    if (h->type == TCP_MSG_BARRIER && o->kind == OP_BARRIER && p->exp_bar && h->payload_len == 0)
+    const pl_wire_header *h = &p->h;
+    if (h->type == PL_WIRE_BARRIER && o->kind == OP_BARRIER && p->exp_bar && h->payload_len == 0)
         return PL_OK;
-    if (h->type == TCP_MSG_BCAST && o->kind == OP_BROADCAST && p->exp_bc && j == o->root) {
+    if (h->type == PL_WIRE_MODEL && o->kind == OP_BROADCAST && p->exp_bc && j == o->root) {
         size_t off = (size_t)p->next_bc * o->seg;
         size_t cnt = o->len - off < o->seg ? o->len - off : o->seg;
-        if (h->seg != p->next_bc || h->offset != off || h->count != cnt || h->payload_len != cnt)
+        if (h->chunk_index != p->next_bc || h->chunk_count != nseg_of(o->len, o->seg) ||
+            h->elem_offset != off || h->elem_count != cnt || h->payload_len != cnt)
             return fail(o, j, PL_ERR_FORMAT, "sent a broadcast segment that does not fit ",
                         "(different length?)");
         p->dst = o->buf + off;
         return PL_OK;
     }
-    return fail(o, j, PL_ERR_FORMAT, "sent an unexpected message: ", tcp_msg_name(h->type));
+    return fail(o, j, PL_ERR_FORMAT, "sent an unexpected message: ", pl_wire_type_name(h->type));
+}
+
+static pl_wire_expect expect_of(const op *o)
+{
+    return (pl_wire_expect){.run_id = o->s->run_id, .step = o->step, .rank = (uint32_t)o->s->rank,
+                            .world_size = (uint32_t)o->s->size};
 }
 
 static int on_header(op *o, int j, tcp_peer *p)
 {
     pl_err e = {0};
-    if (tcp_hdr_decode(p->hbuf, &p->h, &e))
+    if (pl_wire_decode_header(p->hbuf, sizeof p->hbuf, &p->h, &e))
         return fail(o, j, PL_ERR_FORMAT, "sent garbage: ", e.msg);
     p->have_hdr = 1;
-    p->pgot = 0;
+    p->pgot = p->pre_len = 0;
+    p->crc = 0;
     p->draining = 0;
-    p->dst = NULL;
-    const tcp_hdr *h = &p->h;
-    if (h->run_id != o->s->run_id || h->step < o->step) {
-        pl_tr_log(o->s->log, o->s->log_ctx,
-                  "rank %d: discarded %s from peer %d (%s): %s (step %" PRIu64 ", current %" PRIu64 ")",
-                  o->s->rank, tcp_msg_name(h->type), j, p->addr,
-                  h->run_id != o->s->run_id ? "another run" : "older step", h->step, o->step);
+    p->pre = p->dst = NULL;
+    pl_wire_expect ex = expect_of(o);
+    pl_wire_verdict v = pl_wire_check_crc(&p->h, p->h.payload_len, p->h.payload_crc, &ex, NULL, &e);
+    if (v == PL_WIRE_STALE || v == PL_WIRE_FOREIGN) {
+        pl_tr_log(o->s->log, o->s->log_ctx, "rank %d: discarded a message from peer %d (%s): %s",
+                  o->s->rank, j, p->addr, e.msg);
         p->draining = 1;
         return PL_OK;
     }
-    if (h->sender != (uint32_t)j || h->step > o->step)
-        return fail(o, j, PL_ERR_FORMAT, "is out of step: ", h->sender != (uint32_t)j
-                        ? "message claims another sender" : "message of a later step");
-    return o->kind == OP_ALLREDUCE && h->type != TCP_MSG_BARRIER && h->type != TCP_MSG_BCAST
+    if (v != PL_WIRE_ACCEPT)
+        return fail(o, j, PL_ERR_FORMAT, "is out of step: ", e.msg);
+    if (p->h.sender != (uint32_t)j)
+        return fail(o, j, PL_ERR_FORMAT, "is out of step: ", "its message claims another sender");
+    return o->kind == OP_ALLREDUCE && p->h.type != PL_WIRE_BARRIER && p->h.type != PL_WIRE_MODEL
                ? accept_ar(o, j, p)
                : accept_other(o, j, p);
 }
 
-/* A complete payload arrived in p->dst: check its CRC, then apply it. */
+/* A complete REDUCED payload arrived: check the raw codec header or decode. */
+static int finish_reduced(op *o, int j, tcp_peer *p)
+{
+    tcp_state *s = o->s;
+    size_t cnt = (size_t)p->h.elem_count;
+    if (s->ag_codec.id == PL_CODEC_NONE) {
+        uint8_t want[PL_CODEC_HEADER_SIZE];
+        pl_codec_write_header(&s->ag_codec, cnt, want);
+        if (memcmp(want, p->cbuf, sizeof want))
+            return fail(o, j, PL_ERR_FORMAT, "sent a reduced segment with a bad codec header",
+                        NULL);
+        return PL_OK;
+    }
+    int rc = pl_codec_decode(&s->ag_codec, p->dst, (size_t)p->h.payload_len,
+                             o->data + p->h.elem_offset, cnt, o->err);
+    return rc ? fail(o, j, rc, "sent an undecodable result: ", o->err->msg) : PL_OK;
+}
+
+/* A complete raw GRAD payload: its codec header must be the expected one. */
+static int check_raw_grad(op *o, int j, tcp_peer *p)
+{
+    uint8_t want[PL_CODEC_HEADER_SIZE];
+    pl_codec_write_header(&o->s->codec, (size_t)p->h.elem_count, want);
+    if (memcmp(want, p->dst, sizeof want))
+        return fail(o, j, PL_ERR_FORMAT, "sent a contribution with a bad codec header", NULL);
+    return PL_OK;
+}
+
+/* A complete payload arrived: check its CRC, then apply it. */
 static int on_payload(op *o, int j, tcp_peer *p)
 {
-    const tcp_hdr *h = &p->h;
+    const pl_wire_header *h = &p->h;
     p->have_hdr = 0;
     p->hgot = 0;
     if (p->draining)
         return PL_OK;
     o->st->msgs_recv++;
-    if (h->payload_len && tcp_crc32c(0, p->dst, h->payload_len) != h->payload_crc)
-        return fail(o, j, PL_ERR_FORMAT, "sent a corrupted payload (CRC mismatch), rejected: ",
-                    tcp_msg_name(h->type));
-    if (h->type == TCP_MSG_RS) {
+    pl_err e = {0};
+    pl_wire_expect ex = expect_of(o);
+    if (pl_wire_check_crc(h, p->pgot, p->crc, &ex, NULL, &e) != PL_WIRE_ACCEPT)
+        return fail(o, j, PL_ERR_FORMAT, "sent a corrupted payload, rejected: ", e.msg);
+    if (h->type == PL_WIRE_GRAD) {
+        int rc = o->cs ? PL_OK : check_raw_grad(o, j, p);
+        if (rc)
+            return rc;
         p->exp_rs--;
         p->next_rs++;
-        o->s->arrived[h->seg]++;
+        o->s->arrived[h->chunk_index - o->s->first_seg[o->s->rank]]++;
         return reduce_ready(o);
     }
-    if (h->type == TCP_MSG_AG) {
+    if (h->type == PL_WIRE_REDUCED) {
         p->exp_ag--;
         p->next_ag++;
-        if (o->s->codec->id) {
-            int rc = o->s->codec->decode(p->dst, h->payload_len, o->data + h->offset, h->count, o->err);
-            if (rc)
-                return fail(o, j, rc, "sent an undecodable result: ", o->err->msg);
-        }
-        return PL_OK;
+        return finish_reduced(o, j, p);
     }
-    if (h->type == TCP_MSG_BCAST) {
+    if (h->type == PL_WIRE_MODEL) {
         p->exp_bc--;
         p->next_bc++;
     } else {
@@ -345,21 +482,33 @@ static int on_payload(op *o, int j, tcp_peer *p)
     return PL_OK;
 }
 
+/* Where the next received bytes go and how many are wanted. */
+static uint8_t *recv_target(op *o, tcp_peer *p, size_t *want)
+{
+    if (!p->have_hdr) {
+        *want = PL_WIRE_HEADER_SIZE - p->hgot;
+        return p->hbuf + p->hgot;
+    }
+    size_t left = (size_t)p->h.payload_len - p->pgot;
+    if (p->draining) {
+        *want = left > sizeof o->sink ? sizeof o->sink : left;
+        return o->sink;
+    }
+    if (p->pgot < p->pre_len) {
+        *want = p->pre_len - p->pgot;
+        return p->pre + p->pgot;
+    }
+    *want = left;
+    return p->dst + (p->pgot - p->pre_len);
+}
+
 /* Read what is available from peer j: headers and payloads. */
 static int do_recv(op *o, int j)
 {
     tcp_peer *p = &o->s->peers[j];
     while (expecting(p) && !p->blocked) {
-        uint8_t *dst;
         size_t want;
-        if (!p->have_hdr) {
-            dst = p->hbuf + p->hgot;
-            want = TCP_HDR_BYTES - p->hgot;
-        } else {
-            want = p->h.payload_len - p->pgot;
-            dst = p->draining ? o->sink : p->dst + p->pgot;
-            want = p->draining && want > sizeof o->sink ? sizeof o->sink : want;
-        }
+        uint8_t *dst = recv_target(o, p, &want);
         ssize_t r = want ? recv(p->fd, dst, want, MSG_DONTWAIT) : 0;
         if (want && r == 0)
             return fail(o, j, PL_ERR_IO, "closed the connection", NULL);
@@ -372,9 +521,11 @@ static int do_recv(op *o, int j)
         int rc = PL_OK;
         if (!p->have_hdr) {
             p->hgot += (size_t)r;
-            if (p->hgot == TCP_HDR_BYTES)
+            if (p->hgot == PL_WIRE_HEADER_SIZE)
                 rc = on_header(o, j, p);
         } else {
+            if (!p->draining) /* while the bytes are still in cache */
+                p->crc = pl_wire_crc32c(p->crc, dst, (size_t)r);
             p->pgot += (size_t)r;
         }
         if (!rc && p->have_hdr && !p->blocked && p->pgot == p->h.payload_len)
@@ -439,6 +590,22 @@ static int check_timeouts(op *o, const struct pollfd *pf, double now, int *wait_
     return fail(o, who, PL_ERR_IO, why, NULL);
 }
 
+/* Serve the peers poll() reported ready. */
+static int serve(op *o, const struct pollfd *pf, int nready)
+{
+    int rc = PL_OK;
+    for (int j = 0; !rc && nready > 0 && j < o->s->size; j++) {
+        if (pf[j].revents & (POLLIN | POLLHUP | POLLERR)) {
+            double t1 = pl_tr_now();
+            rc = pf[j].events & POLLIN ? do_recv(o, j) : PL_OK;
+            o->st->recv_s += pl_tr_now() - t1;
+        }
+        if (!rc && pf[j].revents & (POLLOUT | POLLERR))
+            rc = do_send(o, j);
+    }
+    return rc;
+}
+
 static int run_loop_(op *o)
 {
     tcp_state *s = o->s;
@@ -447,6 +614,9 @@ static int run_loop_(op *o)
     for (int j = 0; j < s->size; j++)
         s->peers[j].last = start;
     int rc = o->kind == OP_ALLREDUCE ? reduce_ready(o) : PL_OK;
+    /* Start sending before the first poll: the sockets are writable. */
+    for (int j = 0; !rc && j < s->size; j++)
+        rc = j != s->rank ? do_send(o, j) : PL_OK;
     while (!rc && !finished(o)) {
         unblock(o);
         for (int j = 0; j < s->size; j++) {
@@ -465,15 +635,7 @@ static int run_loop_(op *o)
         if (nready < 0 && errno != EINTR)
             return pl_err_set(o->err, PL_ERR_IO, "%s: poll failed: %s", op_names[o->kind],
                               strerror(errno));
-        for (int j = 0; !rc && nready > 0 && j < s->size; j++) {
-            if (pf[j].revents & (POLLIN | POLLHUP | POLLERR)) {
-                double t1 = pl_tr_now();
-                rc = pf[j].events & POLLIN ? do_recv(o, j) : PL_OK;
-                o->st->recv_s += pl_tr_now() - t1;
-            }
-            if (!rc && pf[j].revents & (POLLOUT | POLLERR))
-                rc = do_send(o, j);
-        }
+        rc = serve(o, pf, nready);
     }
     return rc;
 }
@@ -516,40 +678,105 @@ static int grow(void **p, size_t *cap, size_t bytes)
     return 0;
 }
 
-/* Workspace of an all-reduce: RS slots, arrival counts, codec buffers. */
+/* The codec state for vectors of n elements: found, or made in place of the
+ * least recently used one (a new top-k residual starts at zero). */
+static int codecs_for(op *o)
+{
+    tcp_state *s = o->s;
+    tcp_codecs *c = &s->sets[0];
+    for (int k = 0; k < TCP_CODEC_SETS; k++) {
+        if (s->sets[k].n == o->n) {
+            c = &s->sets[k];
+            goto found;
+        }
+        if (s->sets[k].used < c->used)
+            c = &s->sets[k];
+    }
+    for (int i = 0; c->to && i < s->size; i++)
+        pl_codec_destroy(c->to[i]);
+    pl_codec_destroy(c->ag);
+    c->ag = NULL;
+    c->n = 0;
+    if (!c->to && !(c->to = calloc((size_t)s->size, sizeof *c->to)))
+        return pl_err_set(o->err, PL_ERR_NOMEM, "all-reduce: out of memory for codecs");
+    for (int j = 0; j < s->size; j++) {
+        c->to[j] = NULL;
+        uint64_t seed = s->seed ^ ((uint64_t)s->rank << 40 | (uint64_t)j << 20) * 0x9e3779b97f4a7c15ull;
+        int rc = j == s->rank ? PL_OK : pl_codec_create(&s->codec, o->n, seed, &c->to[j], o->err);
+        if (rc)
+            return rc;
+    }
+    if (s->ag_codec.id != PL_CODEC_NONE && pl_codec_create(&s->ag_codec, o->n, s->seed ^ ((uint64_t)s->rank + 1) * 0xbf58476d1ce4e5b9ull, &c->ag, o->err))
+        return o->err->status;
+    c->n = o->n;
+found:
+    c->used = ++s->calls;
+    o->cs = c;
+    return PL_OK;
+}
+
+/* Per-peer codec buffers (one segment each). */
+static int codec_buffers(op *o)
+{
+    tcp_state *s = o->s;
+    if (o->slot_bytes <= s->enc_cap)
+        return 0;
+    int bad = 0;
+    for (int j = 0; j < s->size; j++) {
+        free(s->peers[j].enc);
+        free(s->peers[j].rxenc);
+        s->peers[j].enc = malloc(o->slot_bytes);
+        s->peers[j].rxenc = malloc(o->ag_bytes + 1);
+        bad |= !s->peers[j].enc || !s->peers[j].rxenc;
+    }
+    s->enc_cap = bad ? 0 : o->slot_bytes;
+    return bad;
+}
+
+/* Workspace of an all-reduce: GRAD slots, arrival counts, codec buffers. */
 static int ar_workspace(op *o)
 {
     tcp_state *s = o->s;
     size_t nsl = (size_t)s->size * TCP_WINDOW * o->slot_bytes;
     size_t acc = o->seg * sizeof(float);
-    size_t ag = s->codec->id ? (size_t)o->my_nseg * o->slot_bytes : 0;
+    size_t ag = s->ag_codec.id ? (size_t)o->my_nseg * o->ag_bytes : 0;
     int bad = grow((void **)&s->slots, &s->slots_cap, nsl) ||
               grow((void **)&s->arrived, &s->arrived_cap, (o->my_nseg + 1) * sizeof(uint32_t)) ||
-              grow((void **)&s->agenc, &s->agenc_cap, ag + 1);
-    if (!bad && acc > s->acc_cap) {
-        free(s->acc);
-        free(s->tmp);
-        s->acc = malloc(acc);
-        s->tmp = malloc(acc);
-        s->acc_cap = s->acc && s->tmp ? acc : 0;
-        bad = !s->acc_cap;
-    }
-    for (int j = 0; !bad && s->codec->id && j < s->size; j++) {
-        if (o->slot_bytes > s->enc_cap) {
-            free(s->peers[j].enc);
-            free(s->peers[j].rxenc);
-            s->peers[j].enc = malloc(o->slot_bytes);
-            s->peers[j].rxenc = malloc(o->slot_bytes);
-            bad = !s->peers[j].enc || !s->peers[j].rxenc;
-        }
-    }
-    if (!bad && s->codec->id)
-        s->enc_cap = o->slot_bytes > s->enc_cap ? o->slot_bytes : s->enc_cap;
+              grow((void **)&s->first_seg, &s->first_cap, ((size_t)s->size + 1) * sizeof(uint32_t)) ||
+              grow((void **)&s->agenc, &s->agenc_cap, ag + 1) ||
+              (o->cs && grow((void **)&s->acc, &s->acc_cap, acc)) || (o->cs && codec_buffers(o));
     if (bad)
         return pl_err_set(o->err, PL_ERR_NOMEM, "all-reduce of %zu floats: out of memory for %zu-byte buffers",
                           o->n, nsl);
     memset(s->arrived, 0, (o->my_nseg + 1) * sizeof(uint32_t));
+    s->first_seg[0] = 0;
+    for (int c = 0; c < s->size; c++)
+        s->first_seg[c + 1] = s->first_seg[c] + nseg_of(chunk_len(o, c), o->seg);
+    o->nchunks = s->first_seg[s->size];
     return PL_OK;
+}
+
+/* Queue my contributions: every segment of every other peer's chunk. */
+static int queue_grads(op *o)
+{
+    tcp_state *s = o->s;
+    int rc = PL_OK;
+    for (int j = 0; j < s->size; j++) {
+        if (j == s->rank)
+            continue;
+        uint32_t ns = nseg_of(chunk_len(o, j), o->seg);
+        s->peers[j].exp_rs = o->my_nseg;
+        s->peers[j].exp_ag = ns;
+        for (uint32_t g = 0; !rc && g < ns; g++) {
+            tcp_tx m = {.h = header_to(o, j, PL_WIRE_GRAD), .src = o->data + seg_off(o, j, g)};
+            m.h.chunk_index = s->first_seg[j] + g;
+            m.h.chunk_count = o->nchunks;
+            m.h.elem_offset = seg_off(o, j, g);
+            m.h.elem_count = seg_len(o, j, g);
+            rc = push(o, j, &m);
+        }
+    }
+    return rc;
 }
 
 int tcp_allreduce(void *impl, float *data, size_t n, uint64_t step, pl_xfer_stats *st, pl_err *err)
@@ -560,27 +787,17 @@ int tcp_allreduce(void *impl, float *data, size_t n, uint64_t step, pl_xfer_stat
             .err = err ? err : &scratch, .seg = s->seg_bytes / 4};
     if (s->size == 1 || n == 0)
         return PL_OK;
-    if (n / (size_t)s->size > (size_t)UINT32_MAX * o.seg)
-        return pl_err_set(err, PL_ERR_ARG, "all-reduce of %zu floats: too large", n);
-    o.slot_bytes = s->codec->max_bytes(o.seg);
+    if (n > UINT32_MAX || n / o.seg > UINT32_MAX / 2)
+        return pl_err_set(err, PL_ERR_ARG, "all-reduce of %zu floats: too large (at most %u)", n,
+                          UINT32_MAX);
+    o.slot_bytes = pl_codec_max_bytes(&s->codec, o.seg);
+    o.ag_bytes = pl_codec_max_bytes(&s->ag_codec, o.seg);
     o.my_nseg = nseg_of(chunk_len(&o, s->rank), o.seg);
     int rc = begin(&o);
+    if (!rc && s->codec.id != PL_CODEC_NONE)
+        rc = codecs_for(&o);
     rc = rc ? rc : ar_workspace(&o);
-    if (rc)
-        return rc;
-    for (int j = 0; j < s->size; j++) {
-        if (j == s->rank)
-            continue;
-        size_t off = chunk_off(&o, j), len = chunk_len(&o, j);
-        uint32_t ns = nseg_of(len, o.seg);
-        s->peers[j].exp_rs = o.my_nseg;
-        s->peers[j].exp_ag = ns;
-        for (uint32_t g = 0; !rc && g < ns; g++) {
-            size_t cnt = len - (size_t)g * o.seg < o.seg ? len - (size_t)g * o.seg : o.seg;
-            rc = queue_msg(&o, j, TCP_MSG_RS, (uint32_t)j, g, off + (size_t)g * o.seg,
-                           (uint32_t)cnt, data + off + (size_t)g * o.seg);
-        }
-    }
+    rc = rc ? rc : queue_grads(&o);
     return rc ? rc : run_loop(&o);
 }
 
@@ -600,8 +817,12 @@ int tcp_broadcast(void *impl, void *buf, size_t len, int root, uint64_t step, pl
     for (int j = 0; s->rank == root && j < s->size; j++)
         for (uint32_t g = 0; j != root && !rc && g < ns; g++) {
             size_t off = (size_t)g * o.seg;
-            rc = queue_msg(&o, j, TCP_MSG_BCAST, 0, g, off,
-                           (uint32_t)(len - off < o.seg ? len - off : o.seg), o.buf + off);
+            tcp_tx m = {.h = header_to(&o, j, PL_WIRE_MODEL), .src = o.buf + off};
+            m.h.chunk_index = g;
+            m.h.chunk_count = ns;
+            m.h.elem_offset = off;
+            m.h.elem_count = len - off < o.seg ? len - off : o.seg;
+            rc = push(&o, j, &m);
         }
     return rc ? rc : run_loop(&o);
 }
@@ -616,7 +837,8 @@ int tcp_barrier(void *impl, uint64_t step, pl_xfer_stats *st, pl_err *err)
         if (j == s->rank)
             continue;
         s->peers[j].exp_bar = 1;
-        rc = queue_msg(&o, j, TCP_MSG_BARRIER, 0, 0, 0, 0, NULL);
+        tcp_tx m = {.h = header_to(&o, j, PL_WIRE_BARRIER)};
+        rc = push(&o, j, &m);
     }
     return rc ? rc : run_loop(&o);
 }
@@ -625,7 +847,7 @@ void tcp_free_workspace(tcp_state *s)
 {
     free(s->slots);
     free(s->arrived);
+    free(s->first_seg);
     free(s->agenc);
     free(s->acc);
-    free(s->tmp);
 }

@@ -1,25 +1,34 @@
 /* tcp_impl.h — state of the TCP transport shared by tcp.c (mesh set-up) and
- * tcp_coll.c (collectives). */
+ * tcp_coll.c (collectives). Every message is a wire.h header followed by
+ * its payload; all-reduce payloads are compress.h codec payloads. */
 #ifndef PEERLESS_TCP_IMPL_H
 #define PEERLESS_TCP_IMPL_H
 
 #include <stdint.h>
 
-#include "transport/tcp_wire.h"
+#include "peerless/compress.h"
+#include "peerless/wire.h"
 #include "transport/transport_impl.h"
 
 #define TCP_ADDR_MAX 96
 #define TCP_RUN_MAX 128
+#define TCP_WINDOW 16  /* GRAD segments buffered per peer */
+#define TCP_CODEC_SETS 4 /* vector lengths whose codec state is kept */
+/* wire header, then (raw float32 payloads) the codec header sent in front
+ * of the caller's floats */
+#define TCP_PREFIX_MAX (PL_WIRE_HEADER_SIZE + PL_CODEC_HEADER_SIZE)
 
-/* One queued outgoing message: header then payload (borrowed). */
+/* One queued outgoing message: prefix (header [+ codec header]), then body
+ * bytes borrowed from the caller's vector or a codec buffer. */
 typedef struct tcp_tx {
-    tcp_hdr h;
-    const void *src;      /* raw data the payload is made of (prepared lazily) */
-    const uint8_t *payload;
-    size_t plen;
-    size_t sent;          /* bytes of header + payload already sent */
-    int ready;            /* header encoded, payload final */
-    uint8_t hdr[TCP_HDR_BYTES];
+    pl_wire_header h;     /* filled when queued; CRC/length set by prepare */
+    const void *src;      /* GRAD: the floats this message encodes */
+    const uint8_t *body;
+    size_t blen, plen;    /* body bytes; prefix bytes */
+    size_t sent;          /* bytes of prefix + body already sent */
+    uint32_t crc;         /* REDUCED: payload CRC computed by the owner */
+    int ready;            /* prefix encoded, body final */
+    uint8_t prefix[TCP_PREFIX_MAX];
 } tcp_tx;
 
 typedef struct tcp_peer {
@@ -27,44 +36,55 @@ typedef struct tcp_peer {
     char addr[TCP_ADDR_MAX];
     tcp_tx *q;            /* FIFO: q[qhead .. qn) pending */
     size_t qhead, qn, qcap;
-    /* receive state: header bytes, then payload into dst */
-    uint8_t hbuf[TCP_HDR_BYTES];
+    /* receive state: header bytes, then pre_len payload bytes into pre and
+     * the rest into dst, CRC-32C computed as bytes arrive */
+    uint8_t hbuf[PL_WIRE_HEADER_SIZE];
     size_t hgot;
     int have_hdr, blocked, draining;
-    tcp_hdr h;
-    uint8_t *dst;
-    size_t pgot;
+    pl_wire_header h;
+    uint8_t *pre, *dst;
+    size_t pre_len, pgot;
+    uint32_t crc;
+    uint8_t cbuf[PL_CODEC_HEADER_SIZE]; /* codec header of a raw REDUCED */
     double last;          /* time of the last byte moved to/from this peer */
     /* what the current collective still expects from this peer */
     uint32_t exp_rs, exp_ag, exp_bc, exp_bar;
     uint32_t next_rs, next_ag, next_bc;
-    uint8_t *enc;         /* codec: encoded RS segment being sent to this peer */
-    uint8_t *rxenc;       /* codec: encoded AG segment being received from it */
+    uint8_t *enc;         /* codec: encoded GRAD segment being sent to this peer */
+    uint8_t *rxenc;       /* encoded REDUCED segment being received (not raw) */
 } tcp_peer;
+
+/* Codec state of the all-reduce of vectors of n elements. */
+typedef struct tcp_codecs {
+    size_t n;             /* 0: unused */
+    uint64_t used;        /* call counter at last use (least recently used goes) */
+    pl_codec **to;        /* [size]: encoder of my contributions to each owner */
+    pl_codec *ag;         /* all-gather encoder (NULL: raw float32) */
+} tcp_codecs;
 
 typedef struct tcp_state {
     int rank, size;
     char run[TCP_RUN_MAX];
-    uint64_t run_id, seed;
+    uint64_t run_id, seed, calls;
     int timeout_ms;
     int broken;           /* a collective failed: streams may be mid-message */
     size_t seg_bytes;
-    const pl_tr_codec *codec;
+    pl_codec_cfg codec;   /* of GRAD messages */
+    pl_codec_cfg ag_codec; /* of REDUCED messages: the codec; none for top-k */
+    tcp_codecs sets[TCP_CODEC_SETS];
     pl_transport_log_fn log;
     void *log_ctx;
     tcp_peer *peers;      /* [size]; peers[rank] is self */
     /* all-reduce workspace, grown on demand */
     uint8_t *slots;       /* [size][TCP_WINDOW][slot_bytes] */
     size_t slots_cap, enc_cap;
-    uint8_t *agenc;       /* codec: encoded reduced segments of my chunk */
+    uint8_t *agenc;       /* encoded reduced segments of my chunk (not raw) */
     size_t agenc_cap;
-    uint32_t *arrived;
-    size_t arrived_cap;
-    float *acc, *tmp;     /* one segment each */
+    uint32_t *arrived, *first_seg;
+    size_t arrived_cap, first_cap;
+    float *acc;           /* one segment */
     size_t acc_cap;
 } tcp_state;
-
-#define TCP_WINDOW 16 /* reduce-scatter segments buffered per peer */
 
 int tcp_allreduce(void *impl, float *data, size_t n, uint64_t step, pl_xfer_stats *st,
                   pl_err *err);
