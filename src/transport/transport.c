@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "peerless/compress.h"
 #include "transport/transport_impl.h"
 
 struct pl_transport {
@@ -16,7 +17,8 @@ struct pl_transport {
     pl_xfer_stats total;
 };
 
-static const pl_transport_vt *const backends[] = {&pl_transport_tcp_vt};
+static const pl_transport_vt *const backends[] = {&pl_transport_tcp_vt, &pl_transport_amqp_vt,
+                                                  &pl_transport_amqps_vt};
 
 void pl_transport_opts_init(pl_transport_opts *o)
 {
@@ -28,7 +30,7 @@ void pl_transport_opts_init(pl_transport_opts *o)
     o->codec = "none";
 }
 
-const char *pl_transport_codecs(void) { return pl_tr_codec_names; }
+const char *pl_transport_codecs(void) { return "none, fp16, qsgd8[:B], qsgd4[:B], topk:R"; }
 
 static int check_opts(const pl_transport_opts *o, pl_err *err)
 {
@@ -41,9 +43,9 @@ static int check_opts(const pl_transport_opts *o, pl_err *err)
         return pl_err_set(err, PL_ERR_ARG,
                           "transport: peer timeout %d ms, connect timeout %d ms (expected > 0)",
                           o->peer_timeout_ms, o->connect_timeout_ms);
-    if (!pl_tr_codec_find(o->codec))
-        return pl_err_set(err, PL_ERR_ARG, "transport: unknown codec '%s' (expected one of %s)",
-                          o->codec, pl_tr_codec_names);
+    pl_codec_cfg cfg;
+    if (o->codec && pl_codec_parse(o->codec, &cfg, err))
+        return pl_err_wrap(err, PL_ERR_ARG, "transport");
     return PL_OK;
 }
 
@@ -129,16 +131,6 @@ double pl_tr_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-uint64_t pl_tr_run_id(const char *run)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (const unsigned char *p = (const unsigned char *)run; *p; p++) {
-        h ^= *p;
-        h *= 1099511628211ull;
-    }
-    return h;
 }
 
 void pl_tr_log(pl_transport_log_fn fn, void *ctx, const char *fmt, ...)

@@ -1,0 +1,555 @@
+/* test_transport_amqp.c — the amqp:// transport against a private RabbitMQ
+ * node: all-reduce equal to the rank-order float sum and bit-identical on
+ * every peer (N = 2, 3, 4; patterns scatter and fanout; sizes 1, 7, 1e6 and
+ * 1000003; small chunk=), codecs fp16 / qsgd8, broadcast, barrier, a peer
+ * that never joins, leaves or stays silent (named in the error within the
+ * timeout), messages of another run and corrupted ones (logged, not
+ * applied), the broker's 128 MiB message limit against default chunking,
+ * and URL / credential parsing.
+ *
+ * The broker URL comes from PEERLESS_AMQP_URL (tests/cli_amqp.sh sets it);
+ * without it this binary starts its own node with scripts/rabbitmq.sh and
+ * stops it at the end. It never skips. */
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "peerless/compress.h"
+#include "peerless/transport.h"
+#include "peerless/wire.h"
+#include "test.h"
+#include "transport/amqp_url.h"
+#include "transport/transport_impl.h"
+
+#define MAXN 4
+static char base_url[512];
+static int run_counter;
+
+typedef struct peer {
+    int rank, size, timeout_ms, connect_ms, skip_open, idle, leave;
+    char url[640], run[64];
+    const char *codec;
+    float *data;
+    size_t n;
+    uint64_t step;
+    int rc_open, rc;
+    pl_err err;
+    pl_xfer_stats st;
+    char log[4096];
+    pthread_barrier_t *gate; /* if set: wait here between open and all-reduce */
+} peer;
+
+static void log_to(void *ctx, const char *line)
+{
+    peer *p = ctx;
+    size_t l = strlen(p->log);
+    snprintf(p->log + l, sizeof p->log - l, "%s\n", line);
+}
+
+static void *peer_main(void *arg)
+{
+    peer *p = arg;
+    pl_transport_opts o;
+    pl_transport_opts_init(&o);
+    o.url = p->url;
+    o.rank = p->rank;
+    o.size = p->size;
+    o.run = p->run;
+    o.peer_timeout_ms = p->timeout_ms ? p->timeout_ms : 20000;
+    o.connect_timeout_ms = p->connect_ms ? p->connect_ms : 20000;
+    o.codec = p->codec;
+    o.seed = 7;
+    o.log = log_to;
+    o.log_ctx = p;
+    pl_transport *t = NULL;
+    p->rc_open = pl_transport_open(&o, &t, &p->err);
+    if (p->gate) { /* main publishes between the two waits */
+        pthread_barrier_wait(p->gate);
+        pthread_barrier_wait(p->gate);
+    }
+    if (p->rc_open)
+        return NULL;
+    if (p->leave) {
+        pl_transport_close(t);
+        return NULL;
+    }
+    if (p->idle)
+        usleep((useconds_t)p->idle * 1000);
+    else
+        p->rc = pl_transport_allreduce_sum(t, p->data, p->n, p->step, &p->st, &p->err);
+    pl_transport_close(t);
+    return NULL;
+}
+
+static void new_run(peer *ps, int n, const char *query)
+{
+    char run[64];
+    snprintf(run, sizeof run, "t%d-%d", (int)getpid(), run_counter++);
+    for (int r = 0; r < n; r++) {
+        memset(&ps[r], 0, sizeof ps[r]);
+        ps[r].rank = r;
+        ps[r].size = n;
+        snprintf(ps[r].run, sizeof ps[r].run, "%s", run);
+        snprintf(ps[r].url, sizeof ps[r].url, "%s%s", base_url, query);
+    }
+}
+
+static void run_peers(peer *ps, int n)
+{
+    pthread_t th[MAXN];
+    for (int r = 0; r < n; r++)
+        if (!ps[r].skip_open)
+            pthread_create(&th[r], NULL, peer_main, &ps[r]);
+    for (int r = 0; r < n; r++)
+        if (!ps[r].skip_open)
+            pthread_join(th[r], NULL);
+}
+
+/* Inputs of rank r; ref = ((x0 + x1) + x2) + ... in float, rank order. */
+static void make_inputs(peer *ps, int n, size_t len, float *ref)
+{
+    for (int r = 0; r < n; r++) {
+        ps[r].data = malloc((len ? len : 1) * sizeof(float));
+        ps[r].n = len;
+        pl_test_fill(ps[r].data, len, 100u + (unsigned)r, -1.f, 1.f);
+        for (size_t i = 0; i < len; i++)
+            ref[i] = r ? ref[i] + ps[r].data[i] : ps[r].data[i];
+    }
+}
+
+static void free_inputs(peer *ps, int n)
+{
+    for (int r = 0; r < n; r++)
+        free(ps[r].data);
+}
+
+static void check_sum(int n, size_t len, const char *pattern, const char *chunk)
+{
+    peer ps[MAXN];
+    char q[128];
+    snprintf(q, sizeof q, "?pattern=%s%s%s", pattern, chunk ? "&chunk=" : "", chunk ? chunk : "");
+    new_run(ps, n, q);
+    float *ref = malloc((len ? len : 1) * sizeof *ref);
+    make_inputs(ps, n, len, ref);
+    run_peers(ps, n);
+    for (int r = 0; r < n; r++) {
+        PL_CHECK(ps[r].rc_open == 0 && ps[r].rc == 0, "%s N=%d n=%zu rank %d: %s", pattern, n, len, r,
+                 ps[r].err.msg);
+        PL_CHECK(!memcmp(ps[r].data, ref, len * sizeof *ref), "%s N=%d n=%zu chunk=%s rank %d: result is "
+                 "not the rank-order sum", pattern, n, len, chunk ? chunk : "default", r);
+    }
+    if (len > 1000)
+        printf("%s N=%d n=%zu chunk=%s: rank 0 sent %llu bytes in %llu messages\n", pattern, n, len,
+               chunk ? chunk : "default", (unsigned long long)ps[0].st.bytes_sent,
+               (unsigned long long)ps[0].st.msgs_sent);
+    free(ref);
+    free_inputs(ps, n);
+}
+
+static void test_sums(void)
+{
+    static const size_t sizes[] = {1, 7, 1000000, 1000003};
+    static const char *const patterns[] = {"scatter", "fanout"};
+    for (int p = 0; p < 2; p++)
+        for (int n = 2; n <= MAXN; n++)
+            for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+                check_sum(n, sizes[s], patterns[p], n == 3 && sizes[s] >= 1000000 ? "65536" : NULL);
+}
+
+static uint64_t sent_bytes(const char *pattern, int n, size_t len)
+{
+    peer ps[MAXN];
+    char q[64];
+    snprintf(q, sizeof q, "?pattern=%s", pattern);
+    new_run(ps, n, q);
+    float *ref = malloc(len * sizeof *ref);
+    make_inputs(ps, n, len, ref);
+    run_peers(ps, n);
+    uint64_t b = ps[0].st.bytes_sent;
+    free(ref);
+    free_inputs(ps, n);
+    return b;
+}
+
+/* scatter moves 2(N-1)/N of the vector per peer (the result once: the
+ * broker copies it to the N-1 others), fanout one whole vector. */
+static void test_bytes(void)
+{
+    size_t len = 1000000;
+    uint64_t sc = sent_bytes("scatter", 4, len), fo = sent_bytes("fanout", 4, len);
+    PL_CHECK(sc >= len * 4 * 3 / 4 + len && sc < len * 4 * 3 / 4 + len + 4096,
+             "scatter N=4 sent %llu bytes, expected 3/4 + 1/4 of %zu", (unsigned long long)sc, len * 4);
+    PL_CHECK(fo >= len * 4 && fo < len * 4 + 4096, "fanout N=4 sent %llu bytes, expected %zu",
+             (unsigned long long)fo, len * 4);
+}
+
+static void test_codecs(void)
+{
+    static const char *const patterns[] = {"scatter", "fanout"};
+    static const char *const codecs[] = {"fp16", "qsgd8"};
+    static const double tol[] = {2e-3, 0.3};
+    size_t len = 100003;
+    for (int p = 0; p < 2; p++)
+        for (int c = 0; c < 2; c++) {
+            peer ps[MAXN];
+            char q[64];
+            snprintf(q, sizeof q, "?pattern=%s&chunk=65536", patterns[p]);
+            new_run(ps, 3, q);
+            float *ref = malloc(len * sizeof *ref);
+            make_inputs(ps, 3, len, ref);
+            for (int r = 0; r < 3; r++)
+                ps[r].codec = codecs[c];
+            run_peers(ps, 3);
+            double e = pl_test_rel_err(ps[0].data, ref, len);
+            PL_CHECK(e < tol[c] && e > 0, "%s %s: relative error %g (expected in (0, %g))", patterns[p],
+                     codecs[c], e, tol[c]);
+            for (int r = 0; r < 3; r++) {
+                PL_CHECK(ps[r].rc_open == 0 && ps[r].rc == 0, "%s %s rank %d: %s", patterns[p], codecs[c], r,
+                         ps[r].err.msg);
+                PL_CHECK(!memcmp(ps[r].data, ps[0].data, len * sizeof(float)), "%s %s: rank %d differs "
+                         "from rank 0", patterns[p], codecs[c], r);
+            }
+            PL_CHECK(ps[0].st.bytes_sent < len * 4 * 2 / 3 + 4096, "%s %s: %llu bytes sent, no saving",
+                     patterns[p], codecs[c], (unsigned long long)ps[0].st.bytes_sent);
+            free(ref);
+            free_inputs(ps, 3);
+        }
+}
+
+typedef struct bc_peer {
+    peer p;
+    unsigned char *a, *b;
+    size_t la, lb;
+    int rc;
+} bc_peer;
+
+static void *bc_main(void *arg)
+{
+    bc_peer *q = arg;
+    pl_transport_opts o;
+    pl_transport_opts_init(&o);
+    o.url = q->p.url;
+    o.rank = q->p.rank;
+    o.size = q->p.size;
+    o.run = q->p.run;
+    o.log = log_to;
+    o.log_ctx = &q->p;
+    pl_transport *t = NULL;
+    q->rc = pl_transport_open(&o, &t, &q->p.err);
+    /* two broadcasts at the same step (as the peer sends parameters and
+     * buffers), then barriers */
+    if (!q->rc)
+        q->rc = pl_transport_broadcast(t, q->a, q->la, 1, 0, &q->p.err);
+    if (!q->rc)
+        q->rc = pl_transport_broadcast(t, q->b, q->lb, 1, 0, &q->p.err);
+    for (uint64_t s = 0; !q->rc && s < 3; s++)
+        q->rc = pl_transport_barrier(t, s, &q->p.err);
+    pl_transport_close(t);
+    return NULL;
+}
+
+static void test_broadcast_barrier(void)
+{
+    bc_peer qs[3];
+    peer ps[3];
+    new_run(ps, 3, "?chunk=65536");
+    size_t la = 200003, lb = 5;
+    for (int r = 0; r < 3; r++) {
+        qs[r].p = ps[r];
+        qs[r].la = la;
+        qs[r].lb = lb;
+        qs[r].a = calloc(la, 1);
+        qs[r].b = calloc(lb, 1);
+        for (size_t i = 0; r == 1 && i < la; i++)
+            qs[r].a[i] = (unsigned char)(i * 7 + 3);
+        for (size_t i = 0; r == 1 && i < lb; i++)
+            qs[r].b[i] = (unsigned char)(200 + i);
+    }
+    pthread_t th[3];
+    for (int r = 0; r < 3; r++)
+        pthread_create(&th[r], NULL, bc_main, &qs[r]);
+    for (int r = 0; r < 3; r++)
+        pthread_join(th[r], NULL);
+    for (int r = 0; r < 3; r++) {
+        PL_CHECK(qs[r].rc == 0, "broadcast/barrier rank %d: %s", r, qs[r].p.err.msg);
+        PL_CHECK(!memcmp(qs[r].a, qs[1].a, la) && !memcmp(qs[r].b, qs[1].b, lb),
+                 "broadcast: rank %d differs from root 1", r);
+    }
+    for (int r = 0; r < 3; r++) {
+        free(qs[r].a);
+        free(qs[r].b);
+    }
+}
+
+static void test_failures(void)
+{
+    peer ps[MAXN];
+    /* rank 2 never joins: open fails within the connect timeout naming it */
+    new_run(ps, 3, "");
+    ps[2].skip_open = 1;
+    for (int r = 0; r < 2; r++)
+        ps[r].connect_ms = 1500;
+    double t0 = pl_tr_now();
+    run_peers(ps, 3);
+    double took = pl_tr_now() - t0;
+    for (int r = 0; r < 2; r++)
+        PL_CHECK(ps[r].rc_open != 0 && strstr(ps[r].err.msg, "rank 2 did not join"),
+                 "never joined: rank %d: %d '%s'", r, ps[r].rc_open, ps[r].err.msg);
+    PL_CHECK(took < 5, "never joined: took %.1f s", took);
+
+    static const char *const patterns[] = {"scatter", "fanout"};
+    for (int p = 0; p < 2; p++)
+        for (int mode = 0; mode < 2; mode++) {
+            char q[64];
+            snprintf(q, sizeof q, "?pattern=%s", patterns[p]);
+            new_run(ps, 3, q);
+            float ref[1000];
+            make_inputs(ps, 3, 1000, ref);
+            for (int r = 0; r < 3; r++)
+                ps[r].timeout_ms = 1500;
+            if (mode == 0)
+                ps[2].leave = 1; /* closes its connection: its queue goes */
+            else
+                ps[2].idle = 4000; /* alive but silent */
+            t0 = pl_tr_now();
+            run_peers(ps, 3);
+            for (int r = 0; r < 2; r++)
+                PL_CHECK(ps[r].rc != 0 && strstr(ps[r].err.msg, "rank 2"),
+                         "%s, rank 2 %s: rank %d: %d '%s'", patterns[p], mode ? "silent" : "left", r,
+                         ps[r].rc, ps[r].err.msg);
+            printf("%s, rank 2 %s: rank 0 says: %s\n", patterns[p], mode ? "silent" : "left", ps[0].err.msg);
+            free_inputs(ps, 3);
+        }
+}
+
+/* Publish body into the queue of `rank` of run `run` from a separate
+ * connection. Returns the broker's verdict (0 = published and confirmed). */
+static int raw_publish(const char *run, int rank, const void *body, size_t len, char *why, size_t cap)
+{
+    pl_amqp_url u;
+    pl_err e = {0};
+    const char *addr = strstr(base_url, "://") + 3;
+    if (pl_amqp_url_parse(addr, 0, &u, &e))
+        return snprintf(why, cap, "%.200s", e.msg), -1;
+    amqp_connection_state_t c = amqp_new_connection();
+    amqp_socket_t *s = amqp_tcp_socket_new(c);
+    int rc = amqp_socket_open(s, u.host, u.port);
+    amqp_rpc_reply_t r = {0};
+    if (!rc)
+        r = amqp_login(c, u.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, u.user, u.password);
+    if (!rc && r.reply_type == AMQP_RESPONSE_NORMAL) {
+        amqp_channel_open(c, 1);
+        amqp_confirm_select(c, 1);
+        r = amqp_get_rpc_reply(c);
+    }
+    if (rc || r.reply_type != AMQP_RESPONSE_NORMAL) {
+        snprintf(why, cap, "cannot connect to %.200s", base_url);
+        amqp_destroy_connection(c);
+        return -1;
+    }
+    char ex[128], key[16];
+    snprintf(ex, sizeof ex, "peerless.%s", run);
+    snprintf(key, sizeof key, "r%d", rank);
+    amqp_bytes_t b = {.len = len, .bytes = (void *)body};
+    rc = amqp_basic_publish(c, 1, amqp_cstring_bytes(ex), amqp_cstring_bytes(key), 1, 0, NULL, b);
+    amqp_frame_t f;
+    int out = rc;
+    if (!rc) {
+        rc = amqp_simple_wait_frame(c, &f);
+        out = rc || f.frame_type != AMQP_FRAME_METHOD || f.payload.method.id != AMQP_BASIC_ACK_METHOD;
+        if (out && !rc && f.frame_type == AMQP_FRAME_METHOD && f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD) {
+            const amqp_channel_close_t *m = f.payload.method.decoded;
+            snprintf(why, cap, "%u %.*s", m->reply_code, (int)m->reply_text.len, (char *)m->reply_text.bytes);
+        }
+    }
+    if (!out)
+        amqp_channel_close(c, 1, AMQP_REPLY_SUCCESS);
+    amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+    amqp_destroy_connection(c);
+    return out;
+}
+
+/* A GRAD message for piece 0 (elements 0..500 of 1000, owner rank 0 under
+ * scatter with N = 2) from "rank 1", step 0, holding 1e6 in every element. */
+static size_t forged(uint8_t *buf, const char *run)
+{
+    pl_codec_cfg cfg = {.id = PL_CODEC_NONE};
+    pl_codec *c = NULL;
+    float x[500];
+    for (int i = 0; i < 500; i++)
+        x[i] = 1e6f;
+    size_t len = 0;
+    pl_codec_create(&cfg, 1000, 1, &c, NULL);
+    pl_codec_encode(c, x, 500, 0, buf + PL_WIRE_HEADER_SIZE, 4096, &len, NULL);
+    pl_codec_destroy(c);
+    pl_wire_header h = {.type = PL_WIRE_GRAD, .sender = 1, .run_id = pl_wire_run_id(run), .step = 0,
+                        .receiver = 0, .chunk_count = 2, .elem_count = 500};
+    pl_wire_encode_header(&h, buf + PL_WIRE_HEADER_SIZE, len, buf, PL_WIRE_HEADER_SIZE, NULL);
+    return PL_WIRE_HEADER_SIZE + len;
+}
+
+static void test_foreign(void)
+{
+    peer ps[2];
+    new_run(ps, 2, "?pattern=scatter");
+    float ref[1000];
+    make_inputs(ps, 2, 1000, ref);
+    pthread_barrier_t gate;
+    pthread_barrier_init(&gate, NULL, 3);
+    pthread_t th[2];
+    for (int r = 0; r < 2; r++) {
+        ps[r].gate = &gate;
+        pthread_create(&th[r], NULL, peer_main, &ps[r]);
+    }
+    pthread_barrier_wait(&gate); /* both queues exist, no all-reduce yet */
+    uint8_t buf[PL_WIRE_HEADER_SIZE + 4096];
+    char why[256] = "";
+    size_t len = forged(buf, "another-run");
+    PL_CHECK(raw_publish(ps[0].run, 0, buf, len, why, sizeof why) == 0, "publishing foreign run: %s", why);
+    len = forged(buf, ps[0].run);
+    buf[PL_WIRE_HEADER_SIZE + 100] ^= 0x40; /* payload no longer matches its CRC */
+    PL_CHECK(raw_publish(ps[0].run, 0, buf, len, why, sizeof why) == 0, "publishing corrupt: %s", why);
+    PL_CHECK(raw_publish(ps[0].run, 0, "junk", 4, why, sizeof why) == 0, "publishing junk: %s", why);
+    pthread_barrier_wait(&gate);
+    for (int r = 0; r < 2; r++)
+        pthread_join(th[r], NULL);
+    pthread_barrier_destroy(&gate);
+    for (int r = 0; r < 2; r++) {
+        PL_CHECK(ps[r].rc_open == 0 && ps[r].rc == 0, "foreign: rank %d: %s", r, ps[r].err.msg);
+        PL_CHECK(!memcmp(ps[r].data, ref, sizeof ref), "foreign: rank %d applied a forged message", r);
+    }
+    PL_CHECK(strstr(ps[0].log, "another run") != NULL, "foreign run not logged: %s", ps[0].log);
+    PL_CHECK(strstr(ps[0].log, "rejected a grad message (corrupt)") != NULL, "corrupt not logged: %s",
+             ps[0].log);
+    PL_CHECK(strstr(ps[0].log, "rejected a 4-byte message") != NULL, "junk not logged: %s", ps[0].log);
+    free_inputs(ps, 2);
+}
+
+/* The broker refuses one byte over 128 MiB; 40M floats (160 MB) still go
+ * through with the default chunking. */
+static void test_big(void)
+{
+    size_t big = (size_t)128 * 1024 * 1024 + 1;
+    uint8_t *body = calloc(big, 1);
+    char why[256] = "";
+    peer ps[2];
+    new_run(ps, 1, "");
+    /* a queue must exist for the route: use a 1-peer run's queue */
+    pl_transport_opts o;
+    pl_transport_opts_init(&o);
+    o.url = base_url;
+    o.run = ps[0].run;
+    pl_transport *t = NULL;
+    pl_err e = {0};
+    PL_CHECK(pl_transport_open(&o, &t, &e) == 0, "1-peer open: %s", e.msg);
+    PL_CHECK(body && raw_publish(ps[0].run, 0, body, big, why, sizeof why) != 0 && strstr(why, "406"),
+             "broker accepted a 128 MiB + 1 byte message (%s)", why);
+    pl_transport_close(t);
+    free(body);
+
+    check_sum(2, 40000000, "scatter", NULL);
+}
+
+static void test_url(void)
+{
+    pl_amqp_url u;
+    pl_err e = {0};
+    PL_CHECK(pl_amqp_url_parse("al%40x:p%3Aw@broker.example:1234/v%2Fh?pattern=fanout&chunk=4096", 0, &u,
+                               &e) == 0, "%s", e.msg);
+    PL_CHECK(!strcmp(u.user, "al@x") && !strcmp(u.password, "p:w") && !strcmp(u.host, "broker.example") &&
+                 u.port == 1234 && !strcmp(u.vhost, "v/h") && u.pattern == PL_AMQP_FANOUT && u.chunk == 4096,
+             "parsed %s %s %s %d %s", u.user, u.password, u.host, u.port, u.vhost);
+    PL_CHECK(pl_amqp_url_parse("localhost", 1, &u, &e) == 0 && u.port == 5671 && !strcmp(u.vhost, "/") &&
+                 u.chunk == PL_AMQP_CHUNK_DEFAULT && u.pattern == PL_AMQP_SCATTER && u.verify,
+             "defaults: %s", e.msg);
+    PL_CHECK(pl_amqp_url_parse("h?chunk=134217729", 0, &u, &e) == PL_ERR_ARG && strstr(e.msg, "chunk"),
+             "chunk over the broker limit accepted: %s", e.msg);
+    PL_CHECK(pl_amqp_url_parse("u:p@h?pattern=ring", 0, &u, &e) == PL_ERR_ARG && strstr(e.msg, "ring"),
+             "bad pattern: %s", e.msg);
+    PL_CHECK(pl_amqp_url_parse("u:p@h:99999", 0, &u, &e) == PL_ERR_ARG, "bad port accepted");
+    PL_CHECK(pl_amqp_url_parse("u:p@h/%zz", 0, &u, &e) == PL_ERR_ARG, "bad escape accepted");
+    /* credentials: environment, then config file; none for a remote host */
+    char cfg[600];
+    snprintf(cfg, sizeof cfg, "%s/amqp-cred", pl_test_tmpdir());
+    FILE *f = fopen(cfg, "w");
+    fputs("# test\nuser = carol\npassword = s3 cret\n", f);
+    fclose(f);
+    unsetenv("PEERLESS_AMQP_USER");
+    setenv("PEERLESS_AMQP_CONFIG", cfg, 1);
+    PL_CHECK(pl_amqp_url_parse("broker.example", 0, &u, &e) == 0 && !strcmp(u.user, "carol") &&
+                 !strcmp(u.password, "s3 cret"), "config file: %s '%s'", e.msg, u.user);
+    setenv("PEERLESS_AMQP_USER", "dave", 1);
+    setenv("PEERLESS_AMQP_PASSWORD", "pw", 1);
+    PL_CHECK(pl_amqp_url_parse("broker.example", 0, &u, &e) == 0 && !strcmp(u.user, "dave") &&
+                 !strcmp(u.password, "pw"), "environment: %s", e.msg);
+    unsetenv("PEERLESS_AMQP_USER");
+    unsetenv("PEERLESS_AMQP_PASSWORD");
+    strcat(cfg, ".missing");
+    setenv("PEERLESS_AMQP_CONFIG", cfg, 1);
+    PL_CHECK(pl_amqp_url_parse("broker.example", 0, &u, &e) != 0, "remote host got default credentials");
+    unsetenv("PEERLESS_AMQP_CONFIG");
+}
+
+static char node_dir[600];
+
+static void start_node(void)
+{
+    const char *env = getenv("PEERLESS_AMQP_URL");
+    if (env && *env) {
+        snprintf(base_url, sizeof base_url, "%s", env);
+        return;
+    }
+    /* no broker given: start a private one (this file's ../scripts) */
+    char src[512];
+    snprintf(src, sizeof src, "%s", __FILE__);
+    char *slash = strrchr(src, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(node_dir, sizeof node_dir, "%s/rabbitmq-%d", pl_test_tmpdir(), (int)getpid());
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "bash '%s/../scripts/rabbitmq.sh' start '%s'", slash ? src : ".", node_dir);
+    FILE *p = popen(cmd, "r");
+    if (!p || !fgets(base_url, sizeof base_url, p))
+        base_url[0] = '\0';
+    if (p)
+        pclose(p);
+    base_url[strcspn(base_url, "\n")] = '\0';
+}
+
+static void stop_node(void)
+{
+    if (!node_dir[0])
+        return;
+    char src[512], cmd[1400];
+    snprintf(src, sizeof src, "%s", __FILE__);
+    char *slash = strrchr(src, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(cmd, sizeof cmd, "bash '%s/../scripts/rabbitmq.sh' stop '%s'", slash ? src : ".", node_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "stopping the RabbitMQ node in %s failed\n", node_dir);
+}
+
+int main(void)
+{
+    test_url();
+    start_node();
+    PL_CHECK(base_url[0] != '\0', "no broker: set PEERLESS_AMQP_URL or install rabbitmq-server "
+             "(scripts/rabbitmq.sh install)");
+    if (base_url[0]) {
+        test_sums();
+        test_bytes();
+        test_codecs();
+        test_broadcast_barrier();
+        test_foreign();
+        test_failures();
+        test_big();
+    }
+    stop_node();
+    PL_TEST_MAIN();
+}
