@@ -7,10 +7,12 @@ int pl_cmd_models(int argc, char **argv);
 int pl_cmd_inspect(int argc, char **argv);
 int pl_cmd_init(int argc, char **argv);
 int pl_cmd_grad(int argc, char **argv);
+int pl_cmd_faas(int argc, char **argv);
 
 int pl_cmd_split(int argc, char **argv);
 int pl_cmd_peer(int argc, char **argv);
 int pl_cmd_run(int argc, char **argv);
+int pl_cmd_statemachine(int argc, char **argv);
 
 /* Shared by peer and run (peer_cmds.c). */
 #include <stddef.h>

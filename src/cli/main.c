@@ -17,7 +17,9 @@ static const struct {
     {"inspect", pl_cmd_inspect, "validate a safetensors file and list its tensors"},
     {"models", pl_cmd_models, "list the available models"},
     {"init", pl_cmd_init, "initialise a model from a seed and write its state dict"},
+    {"faas", pl_cmd_faas, "serve the local Lambda-compatible function platform (faas serve)"},
     {"grad", pl_cmd_grad, "one forward/backward of a checkpoint on a batch: loss, gradients, BN statistics"},
+    {"statemachine", pl_cmd_statemachine, "write the AWS Step Functions definition for offloaded gradients"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -191,8 +191,8 @@ static int drain(child *k, int rank, int is_err)
         *nl = '\0';
         if (is_err)
             handle_err_line(k, rank, start);
-        else if (start[0] == '{')
-            snprintf(k->out, sizeof k->out, "%s", start);
+        else if (start[0] == '{' && strlen(start) < sizeof k->out)
+            memcpy(k->out, start, strlen(start) + 1);
         start = nl + 1;
     }
     *len = strlen(start);
