@@ -40,22 +40,39 @@ static char *process_input(const cJSON *in)
     cJSON_AddNumberToObject(o, "rank", 2);
     cJSON_AddNumberToObject(o, "model_version", 5);
     cJSON_AddStringToObject(o, "model_key", "r1/model-5");
+    cJSON_AddStringToObject(o, "model", "lenet5");
+    cJSON_AddNumberToObject(o, "num_classes", 10);
+    cJSON_AddStringToObject(o, "dataset", "synthetic");
+    cJSON_AddNumberToObject(o, "input_size", 0);
+    cJSON_AddStringToObject(o, "loss", "cross_entropy");
+    cJSON_AddNumberToObject(o, "seed", 42);
+    cJSON_AddStringToObject(o, "store", "file:///tmp/store");
     cJSON *b = cJSON_AddArrayToObject(o, "batches");
     for (int i = 0; i < (n ? n->valueint : 0); i++) {
-        char key[32];
+        char key[32], out[32];
         snprintf(key, sizeof key, "r1/batch-%d", i);
-        cJSON_AddItemToArray(b, cJSON_CreateString(key));
+        snprintf(out, sizeof out, "r1/grad-%d", i);
+        cJSON *it = cJSON_CreateObject();
+        cJSON_AddNumberToObject(it, "batch", i);
+        cJSON_AddStringToObject(it, "batch_key", key);
+        cJSON_AddStringToObject(it, "out_key", out);
+        cJSON_AddItemToArray(b, it);
     }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
 }
 
-/* compute_gradient: {"gradient": "<batch>@<version>#<index>", "samples": 10+index, "loss": index/2} */
+/* compute_gradient: {"gradient": "<batch_key>@<version>#<batch>", "samples": 10+batch, "loss": batch/2}.
+ * The event must carry the flat fields of docs/serverless.md. */
 static int compute(fake *f, const cJSON *in, char **out, char **error)
 {
-    int idx = cJSON_GetObjectItem(in, "batch_index")->valueint;
-    const char *batch = cJSON_GetObjectItem(in, "batch")->valuestring;
+    int idx = cJSON_GetObjectItem(in, "batch")->valueint;
+    const char *batch = cJSON_GetObjectItem(in, "batch_key")->valuestring;
+    const char *need[] = {"run", "step", "rank", "model_key", "model", "num_classes", "dataset", "input_size",
+                          "loss", "seed", "store", "out_key"};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        PL_CHECK(cJSON_GetObjectItem(in, need[i]) != NULL, "compute_gradient event lacks '%s'", need[i]);
     int version = cJSON_GetObjectItem(in, "model_version")->valueint;
     pthread_mutex_lock(&f->mu);
     int active = ++f->active;
@@ -148,7 +165,9 @@ static void check_failed(const pl_asl_execution *e, const char *error, const cha
 static char *expected_step_output(int n)
 {
     char *buf = malloc(4096 + (size_t)n * 128);
-    size_t k = (size_t)sprintf(buf, "{\"run\":\"r1\",\"step\":7,\"rank\":2,\"model_version\":5,\"model_key\":\"r1/model-5\",\"gradients\":[");
+    size_t k = (size_t)sprintf(buf, "{\"run\":\"r1\",\"step\":7,\"rank\":2,\"model_version\":5,\"model_key\":\"r1/model-5\","
+                         "\"model\":\"lenet5\",\"num_classes\":10,\"dataset\":\"synthetic\",\"input_size\":0,"
+                         "\"loss\":\"cross_entropy\",\"seed\":42,\"store\":\"file:///tmp/store\",\"gradients\":[");
     for (int i = 0; i < n; i++)
         k += (size_t)sprintf(buf + k, "%s\"r1/batch-%d@5#%d\"", i ? "," : "", i, i);
     k += (size_t)sprintf(buf + k, "],\"samples\":[");

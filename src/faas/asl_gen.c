@@ -58,8 +58,13 @@ static void add_paths(cJSON *o, const char *const *kv)
     }
 }
 
+/* The compute_gradient event of docs/serverless.md: per-step fields from the
+ * step document, per-batch fields from the Map item. */
 static const char *const step_fields[] = {"run", "$.run", "step", "$.step", "rank", "$.rank",
-                                          "model_version", "$.model_version", "model_key", "$.model_key", NULL};
+                                          "model_version", "$.model_version", "model_key", "$.model_key",
+                                          "model", "$.model", "num_classes", "$.num_classes",
+                                          "dataset", "$.dataset", "input_size", "$.input_size",
+                                          "loss", "$.loss", "seed", "$.seed", "store", "$.store", NULL};
 
 static cJSON *process_input(const pl_asl_gen_config *c)
 {
@@ -83,7 +88,8 @@ static cJSON *compute_gradients(const pl_asl_gen_config *c)
     cJSON *sel = cJSON_AddObjectToObject(m, "ItemSelector");
     cJSON_AddStringToObject(sel, "action", "compute_gradient");
     add_paths(sel, step_fields);
-    const char *const item[] = {"batch", "$$.Map.Item.Value", "batch_index", "$$.Map.Item.Index", NULL};
+    const char *const item[] = {"batch", "$$.Map.Item.Value.batch", "batch_key", "$$.Map.Item.Value.batch_key",
+                                "out_key", "$$.Map.Item.Value.out_key", NULL};
     add_paths(sel, item);
     cJSON *proc = cJSON_AddObjectToObject(m, "ItemProcessor");
     cJSON *pc = cJSON_AddObjectToObject(proc, "ProcessorConfig");
