@@ -64,6 +64,9 @@ typedef struct pl_peer_config {
     int batch_size;
     int epochs;
     int accumulate;              /* local batches per step; 0 = whole epoch */
+    int batches;                 /* >0: train on the split's B batch objects
+                                    (in order, no augmentation) instead of the
+                                    shard — the serverless data layout */
     const char *optimizer;
     double lr, momentum, weight_decay; /* lr <= 0: optimizer default; momentum/wd < 0: default */
     const char *loss;
@@ -77,6 +80,13 @@ typedef struct pl_peer_config {
     const char *metrics_path;    /* JSON lines per step (NULL: none) */
     const char *csv_path;        /* CSV export of the same rows (NULL: none) */
     int progress;                /* print "progress" lines on stderr */
+    /* Serverless architecture (docs/serverless.md): each step's batches are
+     * computed by functions driven by the generated state machine. */
+    int serverless;
+    const char *faas_url;        /* local platform http://HOST:PORT */
+    const char *function_name;   /* default compute_gradient */
+    int max_concurrency;         /* Map MaxConcurrency; 0 = unlimited */
+    int function_timeout_s;      /* Task TimeoutSeconds; default 300 */
 } pl_peer_config;
 
 void pl_peer_config_init(pl_peer_config *c);
@@ -85,7 +95,8 @@ typedef struct pl_peer_result {
     int epochs, steps;
     int early_stopped;
     double test_accuracy, test_loss, val_loss;
-    double seconds, compute_s, sync_s;
+    double seconds, compute_s, sync_s; /* compute_s: local gradients, or the
+                                          functions' state-machine executions */
     uint64_t bytes_sent, bytes_recv;
     uint64_t model_checksum;  /* parameters + buffers, see pl_model_checksum */
 } pl_peer_result;

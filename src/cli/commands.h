@@ -12,13 +12,18 @@ int pl_cmd_faas(int argc, char **argv);
 int pl_cmd_split(int argc, char **argv);
 int pl_cmd_peer(int argc, char **argv);
 int pl_cmd_run(int argc, char **argv);
+int pl_cmd_bench(int argc, char **argv);
 int pl_cmd_statemachine(int argc, char **argv);
+int pl_cmd_function(int argc, char **argv);
+int pl_cmd_package_function(int argc, char **argv);
 
 /* Shared by peer and run (peer_cmds.c). */
 #include <stddef.h>
 #include "cli/args.h"
 #include "peerless/peer.h"
-int pl_peer_flags(pl_peer_config *c, pl_flag *out, int cap, const char **evaluation, const char **accumulate);
+int pl_peer_flags(pl_peer_config *c, pl_flag *out, int cap, const char **evaluation, const char **accumulate,
+                  const char **mode);
+int pl_peer_parse_mode(const char *v, pl_peer_config *c, pl_err *err);
 int pl_peer_parse_accumulate(const char *v, pl_peer_config *c, pl_err *err);
 const char *pl_json_num(char *buf, size_t len, double v);
 

@@ -67,15 +67,22 @@ const char *pl_json_num(char *buf, size_t len, double v)
 }
 
 /* The flags shared by `peer` and `run`, filling a peer config. */
-int pl_peer_flags(pl_peer_config *c, pl_flag *out, int cap, const char **evaluation, const char **accumulate)
+int pl_peer_flags(pl_peer_config *c, pl_flag *out, int cap, const char **evaluation, const char **accumulate,
+                  const char **mode)
 {
     pl_flag f[] = {
+        {"mode", PL_FLAG_STR, mode, 0, -1, "MODE", "p2p (default) or serverless (functions compute the batches)", 0},
+        {"faas-url", PL_FLAG_STR, &c->faas_url, 0, -1, "URL", "serverless: the function platform (http://HOST:PORT)", 0},
+        {"function-name", PL_FLAG_STR, &c->function_name, 0, -1, "NAME", "serverless: the gradient function (default compute_gradient)", 0},
+        {"max-concurrency", PL_FLAG_INT, &c->max_concurrency, 0, 100000, "C", "serverless: Map MaxConcurrency (0 = unlimited)", 0},
+        {"function-timeout", PL_FLAG_INT, &c->function_timeout_s, 1, 900, "S", "serverless: per-invocation timeout (default 300)", 0},
         {"model", PL_FLAG_STR, &c->model, 0, -1, "NAME", "model (also --model_str; default lenet5)", 0},
         {"model-str", PL_FLAG_STR, &c->model, 0, -1, "NAME", "same as --model (the original's spelling)", 0},
         {"dataset", PL_FLAG_STR, &c->dataset, 0, -1, "NAME", "dataset the shards came from (default fashion-mnist)", 0},
         {"batch-size", PL_FLAG_INT, &c->batch_size, 1, 65536, "N", "mini-batch size per peer (default 64)", 0},
         {"epochs", PL_FLAG_INT, &c->epochs, 1, 100000, "N", "epochs (default 1)", 0},
         {"accumulate", PL_FLAG_STR, accumulate, 0, -1, "K|epoch", "local batches per synchronisation; epoch = the original's schedule (default 1)", 0},
+        {"batches", PL_FLAG_INT, &c->batches, 0, 1 << 20, "B", "train on the split's B batch objects per peer (serverless layout)", 0},
         {"optimizer", PL_FLAG_STR, &c->optimizer, 0, -1, "NAME", "sgd, adam (default), adamw, rmsprop, adagrad", 0},
         {"lr", PL_FLAG_DOUBLE, &c->lr, 0, 10, "X", "learning rate (default: the optimizer's)", 0},
         {"momentum", PL_FLAG_DOUBLE, &c->momentum, 0, 1, "X", "momentum (sgd, rmsprop)", 0},
@@ -104,6 +111,17 @@ int pl_peer_flags(pl_peer_config *c, pl_flag *out, int cap, const char **evaluat
 }
 
 /* Parse "K" or "epoch" into the config's accumulate (0 = epoch). */
+int pl_peer_parse_mode(const char *v, pl_peer_config *c, pl_err *err)
+{
+    if (!strcmp(v, "p2p"))
+        c->serverless = 0;
+    else if (!strcmp(v, "serverless"))
+        c->serverless = 1;
+    else
+        return pl_err_set(err, PL_ERR_ARG, "--mode expects p2p or serverless, got '%s'", v);
+    return PL_OK;
+}
+
 int pl_peer_parse_accumulate(const char *v, pl_peer_config *c, pl_err *err)
 {
     if (!v)
@@ -124,9 +142,9 @@ int pl_cmd_peer(int argc, char **argv)
 {
     pl_peer_config c;
     pl_peer_config_init(&c);
-    const char *evaluation = "true", *accumulate = NULL, *metrics = NULL, *csv = NULL;
+    const char *evaluation = "true", *accumulate = NULL, *metrics = NULL, *csv = NULL, *mode = "p2p";
     pl_flag flags[48];
-    int n = pl_peer_flags(&c, flags, 40, &evaluation, &accumulate);
+    int n = pl_peer_flags(&c, flags, 40, &evaluation, &accumulate, &mode);
     pl_flag extra[] = {
         {"size", PL_FLAG_INT, &c.size, 1, 4096, "N", "number of peers", 0},
         {"rank", PL_FLAG_INT, &c.rank, 0, 4095, "R", "this peer's rank in [0, size)", 0},
@@ -146,6 +164,8 @@ int pl_cmd_peer(int argc, char **argv)
     }
     if (!st)
         st = pl_peer_parse_accumulate(accumulate, &c, &err);
+    if (!st)
+        st = pl_peer_parse_mode(mode, &c, &err);
     if (!st && strcmp(evaluation, "true") && strcmp(evaluation, "false") && strcmp(evaluation, "True") &&
         strcmp(evaluation, "False"))
         st = pl_err_set(&err, PL_ERR_ARG, "--evaluation expects true or false, got '%s'", evaluation);

@@ -19,6 +19,7 @@
 
 #include "cli/commands.h"
 #include "cli/progress.h"
+#include "peerless/faas.h"
 #include "peerless/store.h"
 
 #define MAX_PEERS 64
@@ -79,8 +80,9 @@ static int mkdirs(const char *path)
 }
 
 /* Launcher-only flags: not forwarded to the peers. */
-static const char *const launcher_flags[] = {"peers", "mode", "run-dir", "data-dir", "threads", "run", "store",
-                                              "size", "rank", "transport", "metrics", "csv", "progress"};
+static const char *const launcher_flags[] = {"peers", "run-dir", "data-dir", "threads", "run", "store", "size",
+                                              "rank", "transport", "metrics", "csv", "progress", "faas-url",
+                                              "function-memory", "function-concurrency", "batches"};
 
 static int is_launcher_flag(const char *arg, int *takes_value)
 {
@@ -99,9 +101,9 @@ static int is_launcher_flag(const char *arg, int *takes_value)
 }
 
 typedef struct launch {
-    int peers, threads;
+    int peers, threads, batches;
     const char *run, *run_dir, *mode;
-    char store_url[1100], transport[MAX_PEERS * 24];
+    char store_url[1100], transport[MAX_PEERS * 24], faas_url[64], batches_arg[16];
 } launch;
 
 static void child_exec(const launch *L, int rank, int argc, char **argv)
@@ -119,6 +121,14 @@ static void child_exec(const launch *L, int rank, int argc, char **argv)
                            "--progress"};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         args[n++] = (char *)fixed[i];
+    if (L->batches > 0) {
+        args[n++] = "--batches";
+        args[n++] = (char *)L->batches_arg;
+    }
+    if (L->faas_url[0]) {
+        args[n++] = "--faas-url";
+        args[n++] = (char *)L->faas_url;
+    }
     for (int i = 0; i < argc && n < 254; i++) {
         int takes;
         if (!strncmp(argv[i], "--", 2) && is_launcher_flag(argv[i], &takes)) {
@@ -276,8 +286,59 @@ static void supervise(const launch *L)
     pl_progress_end(&pr);
 }
 
+/* The local function platform for serverless runs, hosting this binary's
+ * `function` command (a Lambda custom runtime). */
+static int start_platform(launch *L, int memory_mb, int concurrency, const char *name, int timeout_s, pl_faas **out,
+                          pl_err *err)
+{
+    char self[1024], cmd[1100], log[1100];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0)
+        return pl_err_set(err, PL_ERR_IO, "cannot find this program's path: %s", strerror(errno));
+    self[len] = '\0';
+    snprintf(cmd, sizeof cmd, "'%s' function", self);
+    snprintf(log, sizeof log, "%s/metrics/functions.jsonl", L->run_dir);
+    pl_faas_config fc;
+    memset(&fc, 0, sizeof fc);
+    fc.log_path = log;
+    int st = pl_faas_create(&fc, out, err);
+    pl_faas_function fn;
+    memset(&fn, 0, sizeof fn);
+    fn.name = name;
+    fn.command = cmd;
+    fn.memory_mb = memory_mb;
+    fn.timeout_s = timeout_s;
+    fn.concurrency = concurrency;
+    fn.idle_timeout_s = 60;
+    if (!st)
+        st = pl_faas_add_function(*out, &fn, err);
+    if (!st)
+        snprintf(L->faas_url, sizeof L->faas_url, "http://127.0.0.1:%d", pl_faas_port(*out));
+    return st;
+}
+
+/* Invocations, cold starts and GB-seconds of the run's functions. */
+static void add_function_stats(cJSON *sum, pl_faas *faas)
+{
+    size_t n = pl_faas_report_count(faas), cold = 0;
+    double gb_s = 0, billed_ms = 0, init_ms = 0;
+    pl_faas_report r;
+    for (size_t i = 0; i < n; i++)
+        if (pl_faas_reports(faas, i, &r, 1) == 1) {
+            cold += (size_t)r.cold;
+            billed_ms += (double)r.billed_ms;
+            init_ms += r.init_ms;
+            gb_s += (double)r.billed_ms / 1000.0 * r.memory_mb / 1024.0;
+        }
+    cJSON_AddNumberToObject(sum, "invocations", (double)n);
+    cJSON_AddNumberToObject(sum, "cold_starts", (double)cold);
+    cJSON_AddNumberToObject(sum, "function_billed_s", billed_ms / 1000.0);
+    cJSON_AddNumberToObject(sum, "function_init_s", init_ms / 1000.0);
+    cJSON_AddNumberToObject(sum, "lambda_gb_s", gb_s);
+}
+
 /* Summary table on stderr, JSON line on stdout; returns the exit code. */
-static int summarize(const launch *L, double seconds)
+static int summarize(const launch *L, double seconds, pl_faas *faas)
 {
     cJSON *res[MAX_PEERS] = {0};
     int failed = 0, identical = 1, steps = 0;
@@ -332,6 +393,8 @@ static int summarize(const launch *L, double seconds)
     cJSON_AddBoolToObject(sum, "identical_models", identical && !failed);
     cJSON_AddNumberToObject(sum, "failed_peers", failed);
     cJSON_AddStringToObject(sum, "run_dir", L->run_dir);
+    if (faas)
+        add_function_stats(sum, faas);
     char *s = cJSON_PrintUnformatted(sum);
     if (s)
         printf("%s\n", s);
@@ -352,14 +415,16 @@ int pl_cmd_run(int argc, char **argv)
     pl_peer_config c;
     pl_peer_config_init(&c);
     const char *evaluation = "true", *accumulate = NULL, *data_dir = NULL;
+    int fn_memory = 1024, fn_concurrency = 0;
     L.peers = 2;
     L.mode = "p2p";
     L.run = "peerless";
     pl_flag flags[64];
-    int n = pl_peer_flags(&c, flags, 48, &evaluation, &accumulate);
+    int n = pl_peer_flags(&c, flags, 48, &evaluation, &accumulate, &L.mode);
     pl_flag extra[] = {
         {"peers", PL_FLAG_INT, &L.peers, 1, MAX_PEERS, "N", "number of local peer processes (default 2)", 0},
-        {"mode", PL_FLAG_STR, &L.mode, 0, -1, "MODE", "p2p (default)", 0},
+        {"function-memory", PL_FLAG_INT, &fn_memory, 128, 10240, "MB", "serverless: memory limit per function (default 1024)", 0},
+        {"function-concurrency", PL_FLAG_INT, &fn_concurrency, 0, 1000, "C", "serverless: function environments at most (default peers x batches)", 0},
         {"run-dir", PL_FLAG_STR, &L.run_dir, 0, -1, "DIR", "where data, metrics and checkpoints go (default runs/RUN)", 0},
         {"data-dir", PL_FLAG_STR, &data_dir, 0, -1, "DIR", "dataset directory (default: the dataset's place)", 0},
         {"threads", PL_FLAG_INT, &L.threads, 0, 1024, "N", "threads per peer (default: cores / peers, at least 1)", 0},
@@ -374,8 +439,10 @@ int pl_cmd_run(int argc, char **argv)
         return 0;
     }
     L.run = c.run;
-    if (!st && strcmp(L.mode, "p2p"))
-        st = pl_err_set(&err, PL_ERR_ARG, "--mode '%s' is not available yet (expected p2p)", L.mode);
+    if (!st)
+        st = pl_peer_parse_mode(L.mode, &c, &err);
+    if (!st && c.serverless && c.batches == 0)
+        c.batches = 8;
     if (!st)
         st = pl_peer_parse_accumulate(accumulate, &c, &err);
     char run_dir[1024];
@@ -391,10 +458,16 @@ int pl_cmd_run(int argc, char **argv)
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         L.threads = cores / L.peers > 1 ? (int)(cores / L.peers) : 1;
     }
+    /* Absolute, so functions started elsewhere find the same store. */
+    char abs_dir[1024];
+    if (!st && realpath(run_dir, abs_dir))
+        snprintf(run_dir, sizeof run_dir, "%s", abs_dir);
     snprintf(L.store_url, sizeof L.store_url, "file://%s/store", run_dir);
+    L.batches = c.batches;
+    snprintf(L.batches_arg, sizeof L.batches_arg, "%d", c.batches);
     /* Partition the data for this run. */
     pl_store *store = NULL;
-    pl_split_config sc = {c.dataset, data_dir, L.run, L.peers, 0, c.seed, 0.1};
+    pl_split_config sc = {c.dataset, data_dir, L.run, L.peers, c.batches, c.seed, 0.1};
     char report[512];
     if (!st)
         st = pl_store_open(L.store_url, NULL, &store, &err);
@@ -414,6 +487,12 @@ int pl_cmd_run(int argc, char **argv)
         return 1;
     }
     fprintf(stderr, "peerless run: %s\n", report);
+    pl_faas *faas = NULL;
+    if (c.serverless && start_platform(&L, fn_memory, fn_concurrency ? fn_concurrency : L.peers * c.batches,
+                                       c.function_name, c.function_timeout_s, &faas, &err)) {
+        fprintf(stderr, "peerless run: %s\n", err.msg);
+        return 1;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -431,5 +510,7 @@ int pl_cmd_run(int argc, char **argv)
     supervise(&L);
     if (g_stop > 0)
         fprintf(stderr, "peerless run: interrupted; peers stopped\n");
-    return summarize(&L, pl_now() - t0);
+    int rc = summarize(&L, pl_now() - t0, faas);
+    pl_faas_destroy(faas);
+    return rc;
 }

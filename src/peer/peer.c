@@ -35,6 +35,8 @@ void pl_peer_config_init(pl_peer_config *c)
     c->lr_patience = 2;
     c->es_patience = 5;
     c->lr_factor = 0.1;
+    c->function_name = "compute_gradient";
+    c->function_timeout_s = 300;
 }
 
 typedef struct peer {
@@ -49,6 +51,11 @@ typedef struct peer {
     float *x;
     int32_t *y;
     int c, h, w;
+    pl_offload *off;   /* serverless mode */
+    pl_dataset **bobj; /* batch objects (cfg->batches > 0), one loader each */
+    pl_loader **bld;
+    int max_batch;     /* largest batch any source yields */
+    float *buf0;       /* buffers at the start of the step */
     float *sync;       /* [params + buffers + 2]: the all-reduce vector */
     size_t nsync;
     FILE *metrics, *csv;
@@ -58,6 +65,14 @@ typedef struct peer {
 
 static void peer_free(peer *p)
 {
+    for (int b = 0; p->bld && b < p->cfg->batches; b++) {
+        pl_loader_destroy(p->bld[b]);
+        pl_dataset_destroy(p->bobj[b]);
+    }
+    free(p->bld);
+    free(p->bobj);
+    pl_free(p->buf0);
+    pl_offload_destroy(p->off);
     pl_loader_destroy(p->train_ld);
     pl_loader_destroy(p->val_ld);
     pl_loader_destroy(p->test_ld);
@@ -91,13 +106,24 @@ static int load_data(peer *p, pl_err *err)
         st = pl_shard_load(p->store, key, &p->val, err);
     if (!st)
         st = pl_shard_load(p->store, pl_peer_key(key, sizeof key, c->run, "test", 0, 0), &p->test, err);
+    if (!st && c->batches > 0) {
+        p->bobj = calloc((size_t)c->batches, sizeof *p->bobj);
+        p->bld = calloc((size_t)c->batches, sizeof *p->bld);
+        if (!p->bobj || !p->bld)
+            return pl_err_set(err, PL_ERR_NOMEM, "peer %d: out of memory", c->rank);
+        for (int b = 0; !st && b < c->batches; b++)
+            st = pl_shard_load(p->store, pl_peer_key(key, sizeof key, c->run, "batch", c->rank, b), &p->bobj[b], err);
+        if (st)
+            return pl_err_wrap(err, st, "peer %d: loading batch objects (split with --batches %d?)", c->rank,
+                               c->batches);
+    }
     if (!st && pl_dataset_get_info(p->train).num_classes != pl_dataset_get_info(p->test).num_classes)
         st = pl_err_set(err, PL_ERR_FORMAT, "peer %d: train and test objects disagree on the number of classes", c->rank);
     return st;
 }
 
-static int make_loader(peer *p, const pl_dataset *ds, size_t off, size_t n, pl_split split, pl_loader **out,
-                       pl_err *err)
+static int make_loader(peer *p, const pl_dataset *ds, size_t off, size_t n, pl_split split, int batch_size,
+                       int shuffle, pl_loader **out, pl_err *err)
 {
     const pl_peer_config *c = p->cfg;
     const pl_model_info *mi = pl_models_find(c->model);
@@ -112,8 +138,8 @@ static int make_loader(peer *p, const pl_dataset *ds, size_t off, size_t n, pl_s
         lc.tf.resize_h = lc.tf.resize_w = size;
     if (mi->rgb && di.c == 1)
         lc.tf.gray_to_rgb = 1;
-    lc.batch_size = c->batch_size;
-    lc.shuffle = split == PL_SPLIT_TRAIN;
+    lc.batch_size = batch_size;
+    lc.shuffle = shuffle;
     /* Each peer shuffles its own shard: seed and rank give the stream. */
     lc.seed = c->seed * 1000003u + (uint64_t)c->rank;
     uint32_t *idx = malloc((n ? n : 1) * sizeof *idx);
@@ -148,11 +174,22 @@ static int setup(peer *p, pl_err *err)
     /* Every peer evaluates an equal slice of the test set; sums are reduced. */
     size_t nt = (size_t)pl_dataset_get_info(p->test).n, toff = nt * (size_t)c->rank / (size_t)c->size;
     size_t tend = nt * (size_t)(c->rank + 1) / (size_t)c->size;
-    st = make_loader(p, p->train, 0, (size_t)pl_dataset_get_info(p->train).n, PL_SPLIT_TRAIN, &p->train_ld, err);
+    p->max_batch = c->batch_size;
+    st = make_loader(p, p->train, 0, (size_t)pl_dataset_get_info(p->train).n, PL_SPLIT_TRAIN, c->batch_size, 1,
+                     &p->train_ld, err);
     if (!st && p->val)
-        st = make_loader(p, p->val, 0, (size_t)pl_dataset_get_info(p->val).n, PL_SPLIT_TEST, &p->val_ld, err);
+        st = make_loader(p, p->val, 0, (size_t)pl_dataset_get_info(p->val).n, PL_SPLIT_TEST, c->batch_size, 0,
+                         &p->val_ld, err);
     if (!st)
-        st = make_loader(p, p->test, toff, tend - toff, PL_SPLIT_TEST, &p->test_ld, err);
+        st = make_loader(p, p->test, toff, tend - toff, PL_SPLIT_TEST, c->batch_size, 0, &p->test_ld, err);
+    /* Batch objects are used whole and in order, with the eval transform
+     * (no augmentation), exactly as the functions see them. */
+    for (int b = 0; !st && b < c->batches; b++) {
+        int nb = (int)pl_dataset_get_info(p->bobj[b]).n;
+        if (nb > p->max_batch)
+            p->max_batch = nb;
+        st = make_loader(p, p->bobj[b], 0, (size_t)nb, PL_SPLIT_TEST, nb, 0, &p->bld[b], err);
+    }
     if (st)
         return st;
     pl_loader_out_shape(p->train_ld, &p->c, &p->h, &p->w);
@@ -174,12 +211,13 @@ static int setup(peer *p, pl_err *err)
     st = pl_optim_create(&p->opt, &oc, pl_model_params(p->model)->count, err);
     if (st)
         return st;
-    size_t per = (size_t)c->batch_size * (size_t)p->c * (size_t)p->h * (size_t)p->w;
+    size_t per = (size_t)p->max_batch * (size_t)p->c * (size_t)p->h * (size_t)p->w;
     p->nsync = pl_model_params(p->model)->count + pl_model_buffers(p->model)->count + 2;
     p->x = pl_alloc(per * sizeof(float));
-    p->y = malloc((size_t)c->batch_size * sizeof *p->y);
+    p->y = malloc((size_t)p->max_batch * sizeof *p->y);
     p->sync = pl_alloc(p->nsync * sizeof(float));
-    if (!p->x || !p->y || !p->sync)
+    p->buf0 = pl_alloc((pl_model_buffers(p->model)->count + 1) * sizeof(float));
+    if (!p->x || !p->y || !p->sync || !p->buf0)
         return pl_err_set(err, PL_ERR_NOMEM, "peer %d: out of memory for batch and exchange buffers", c->rank);
     return PL_OK;
 }
@@ -211,8 +249,7 @@ static int connect_peers(peer *p, pl_err *err)
 /* Sum `vals` over all peers (small vectors: losses, counts). */
 static int reduce_small(peer *p, float *vals, size_t n, pl_err *err)
 {
-    int st = pl_transport_allreduce_sum(p->tp, vals, n, p->step++, NULL, err);
-    return st;
+    return pl_transport_allreduce_sum_exact(p->tp, vals, n, p->step++, NULL, err);
 }
 
 /* Loss sum, correct count and samples of a loader, reduced over peers. */
@@ -247,53 +284,84 @@ static int evaluate(peer *p, pl_loader *ld, double *loss, double *acc, pl_err *e
     return PL_OK;
 }
 
-typedef struct step_stats {
-    double compute_s, sync_s, loss;
-    int samples;
-    pl_xfer_stats xfer;
-} step_stats;
 
-/* Local gradients of up to `k` batches (k <= 0: until the epoch ends).
- * Returns the number of samples seen (0 at the end of the epoch). */
-static int local_gradients(peer *p, int k, int *samples, double *loss_sum, pl_err *err)
+/* Next training batch `b` of the step: from the shard loader, or batch
+ * object `first + b`. *count is 0 when the source is exhausted. */
+static int next_batch(peer *p, int first, int b, int *count, pl_err *err)
 {
+    int st;
+    if (p->cfg->batches > 0) {
+        if (first + b >= p->cfg->batches) {
+            *count = 0;
+            return PL_OK;
+        }
+        pl_loader_set_epoch(p->bld[first + b], 0);
+        st = pl_loader_next(p->bld[first + b], p->x, p->y, NULL, count);
+    } else {
+        st = pl_loader_next(p->train_ld, p->x, p->y, NULL, count);
+    }
+    return st ? pl_err_set(err, st, "peer %d: reading a training batch", p->cfg->rank) : PL_OK;
+}
+
+/* Local part of a step: the gradient of the SUMMED loss over up to `k`
+ * batches (k <= 0: to the end of the epoch) added into the model's
+ * gradients, and the sample-weighted sum of each batch's updated batch-norm
+ * buffers into p->sync. Every batch starts from the step's buffers and
+ * draws dropout from (seed, step, rank, batch) — the arithmetic a function
+ * does for one batch (docs/serverless.md), so both architectures agree. */
+static int local_gradients(peer *p, int first, int k, int *samples, double *loss_sum, pl_err *err)
+{
+    pl_flat *bu = pl_model_buffers(p->model), *gr = pl_model_grads(p->model);
+    float *bacc = p->sync + gr->count;
     *samples = 0;
     *loss_sum = 0;
     pl_model_zero_grad(p->model);
+    memcpy(p->buf0, bu->data, bu->count * sizeof(float));
+    memset(bacc, 0, bu->count * sizeof(float));
     for (int b = 0; k <= 0 || b < k; b++) {
         int count;
-        int st = pl_loader_next(p->train_ld, p->x, p->y, NULL, &count);
+        int st = next_batch(p, first, b, &count, err);
         if (st)
-            return pl_err_set(err, st, "peer %d: reading a training batch", p->cfg->rank);
+            return st;
         if (!count)
             break;
         float l;
+        memcpy(bu->data, p->buf0, bu->count * sizeof(float));
+        uint64_t stream = ((uint64_t)p->res.steps << 32) ^ ((uint64_t)p->cfg->rank << 20) ^ (uint64_t)(first + b);
+        pl_model_seed_dropout(p->model, p->cfg->seed, stream);
         st = pl_model_forward(p->model, p->x, count, p->h, p->w, PL_MODE_TRAIN, err);
-        if (!st) /* gradient of the summed loss: peers weight by samples */
+        if (!st)
             st = pl_model_loss_scaled(p->model, p->y, p->loss, (float)count, &l, err);
         if (!st)
             st = pl_model_backward(p->model, err);
         if (st)
             return st;
+        for (size_t i = 0; i < bu->count; i++)
+            bacc[i] += bu->data[i] * (float)count;
         *samples += count;
         *loss_sum += (double)l * count;
     }
     return PL_OK;
 }
 
+typedef struct step_stats {
+    double compute_s, sync_s, loss;
+    int samples;
+    pl_xfer_stats xfer;
+} step_stats;
+
 /* One synchronised step: [grad sums | buffers * n | n | loss sum] summed over
  * peers, then divided by the total n; every peer applies the same update. */
 static int sync_step(peer *p, int samples, double loss_sum, step_stats *ss, pl_err *err)
 {
     pl_flat *pa = pl_model_params(p->model), *gr = pl_model_grads(p->model), *bu = pl_model_buffers(p->model);
-    float w = (float)samples;
     memcpy(p->sync, gr->data, gr->count * sizeof(float));
-    for (size_t i = 0; i < bu->count; i++)
-        p->sync[gr->count + i] = bu->data[i] * w;
-    p->sync[p->nsync - 2] = w;
+    p->sync[p->nsync - 2] = (float)samples;
     p->sync[p->nsync - 1] = (float)loss_sum;
     double t0 = pl_clock_s();
-    int st = pl_transport_allreduce_sum(p->tp, p->sync, p->nsync, p->step++, &ss->xfer, err);
+    int st = pl_transport_allreduce_sum(p->tp, p->sync, gr->count, p->step++, &ss->xfer, err);
+    if (!st) /* counts, losses and buffers travel exact, never through a lossy codec */
+        st = pl_transport_allreduce_sum_exact(p->tp, p->sync + gr->count, bu->count + 2, p->step++, NULL, err);
     ss->sync_s = pl_clock_s() - t0;
     if (st)
         return pl_err_wrap(err, st, "peer %d: step %d synchronisation", p->cfg->rank, p->res.steps + 1);
@@ -346,7 +414,7 @@ static int run_epoch(peer *p, int epoch, pl_plateau *plateau, pl_early_stop *es,
 {
     const pl_peer_config *c = p->cfg;
     pl_loader_set_epoch(p->train_ld, epoch);
-    size_t nb = pl_loader_num_batches(p->train_ld);
+    size_t nb = c->batches > 0 ? (size_t)c->batches : pl_loader_num_batches(p->train_ld);
     size_t per_step = c->accumulate > 0 ? (size_t)c->accumulate : nb;
     size_t steps = (nb + per_step - 1) / per_step;
     for (size_t s = 0; s < steps; s++) {
@@ -354,7 +422,10 @@ static int run_epoch(peer *p, int epoch, pl_plateau *plateau, pl_early_stop *es,
         memset(&ss, 0, sizeof ss);
         int samples;
         double loss_sum, t0 = pl_clock_s();
-        int st = local_gradients(p, (int)per_step, &samples, &loss_sum, err);
+        int st = c->serverless
+                     ? pl_offload_step(p->off, p->model, p->res.steps, (int)(s * per_step), (int)per_step,
+                                       p->sync + pl_model_grads(p->model)->count, &samples, &loss_sum, err)
+                     : local_gradients(p, (int)(s * per_step), (int)per_step, &samples, &loss_sum, err);
         ss.compute_s = pl_clock_s() - t0;
         if (!st)
             st = sync_step(p, samples, loss_sum, &ss, err);
@@ -428,6 +499,8 @@ static int validate(const pl_peer_config *c, pl_err *err)
         return pl_err_set(err, PL_ERR_ARG, "rank %d must be in [0, size %d)", c->rank, c->size);
     if (!c->transport_url)
         return pl_err_set(err, PL_ERR_ARG, "no transport URL (--transport tcp://HOST:PORT,...)");
+    if (c->serverless && c->batches < 1)
+        return pl_err_set(err, PL_ERR_ARG, "serverless mode needs batch objects (--batches B, split with --batches B)");
     if (c->epochs < 1 || c->batch_size < 1 || c->accumulate < 0)
         return pl_err_set(err, PL_ERR_ARG, "epochs, batch size must be >= 1 and accumulate >= 0");
     return PL_OK;
@@ -445,6 +518,8 @@ int pl_peer_run(const pl_peer_config *cfg, pl_peer_result *res, pl_err *err)
         st = setup(&p, err);
     if (!st)
         st = open_outputs(&p, err);
+    if (!st && cfg->serverless)
+        st = pl_offload_create(cfg, p.store, cfg->accumulate > 0 ? cfg->accumulate : cfg->batches, &p.off, err);
     if (!st)
         st = connect_peers(&p, err);
     pl_plateau plateau;
