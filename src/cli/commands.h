@@ -13,6 +13,7 @@ int pl_cmd_split(int argc, char **argv);
 int pl_cmd_peer(int argc, char **argv);
 int pl_cmd_run(int argc, char **argv);
 int pl_cmd_bench(int argc, char **argv);
+int pl_cmd_compare(int argc, char **argv);
 int pl_cmd_statemachine(int argc, char **argv);
 int pl_cmd_function(int argc, char **argv);
 int pl_cmd_package_function(int argc, char **argv);

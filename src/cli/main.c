@@ -14,11 +14,15 @@ static const struct {
     {"split", pl_cmd_split, "partition a dataset into per-peer objects in an object store"},
     {"peer", pl_cmd_peer, "run one peer of a P2P training run"},
     {"run", pl_cmd_run, "run N local peers (embedded defaults) and summarise"},
+    {"compare", pl_cmd_compare, "the study: P2P vs serverless on the same data, time, bytes, cost"},
+    {"bench", pl_cmd_bench, "time training steps of a model (bench step)"},
     {"inspect", pl_cmd_inspect, "validate a safetensors file and list its tensors"},
     {"models", pl_cmd_models, "list the available models"},
     {"init", pl_cmd_init, "initialise a model from a seed and write its state dict"},
     {"faas", pl_cmd_faas, "serve the local Lambda-compatible function platform (faas serve)"},
     {"grad", pl_cmd_grad, "one forward/backward of a checkpoint on a batch: loss, gradients, BN statistics"},
+    {"function", pl_cmd_function, "Lambda custom runtime computing gradients (compute_gradient, process_input)"},
+    {"package-function", pl_cmd_package_function, "build the AWS Lambda deployment zip (provided.al2023)"},
     {"statemachine", pl_cmd_statemachine, "write the AWS Step Functions definition for offloaded gradients"},
 };
 

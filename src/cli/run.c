@@ -391,6 +391,8 @@ static int summarize(const launch *L, double seconds, pl_faas *faas)
     cJSON_AddNumberToObject(sum, "compute_s_mean", n_ok ? sum_compute / n_ok : 0);
     cJSON_AddNumberToObject(sum, "sync_s_mean", n_ok ? sum_sync / n_ok : 0);
     cJSON_AddBoolToObject(sum, "identical_models", identical && !failed);
+    if (identical && !failed && chk0)
+        cJSON_AddStringToObject(sum, "model_checksum", chk0);
     cJSON_AddNumberToObject(sum, "failed_peers", failed);
     cJSON_AddStringToObject(sum, "run_dir", L->run_dir);
     if (faas)
