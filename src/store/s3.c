@@ -226,6 +226,22 @@ static int load_credentials(pl_s3 *s, pl_err *err)
     return PL_OK;
 }
 
+int pl_aws_credentials(char **access_key, char **secret_key, char **token, pl_err *err)
+{
+    pl_s3 s;
+    memset(&s, 0, sizeof s);
+    s.url = (char *)"AWS";
+    int st = load_credentials(&s, err);
+    if (st) {
+        free(s.access_key);
+        free(s.secret_key);
+        free(s.token);
+        return st;
+    }
+    *access_key = s.access_key, *secret_key = s.secret_key, *token = s.token;
+    return PL_OK;
+}
+
 static void s3_close(void *impl)
 {
     pl_s3 *s = impl;

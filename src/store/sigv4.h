@@ -70,4 +70,9 @@ void pl_sigv4_sha256_hex(const void *data, size_t len, char out[65]);
 /* "YYYYMMDDTHHMMSSZ" for the current UTC time into out[17]. */
 void pl_sigv4_now(char out[17]);
 
+/* AWS credentials as the S3 store finds them (store.h: environment, else
+ * the shared credentials file profile): malloc'd strings the caller frees;
+ * *token NULL when there is none. PL_ERR_ARG when none are configured. */
+int pl_aws_credentials(char **access_key, char **secret_key, char **token, pl_err *err);
+
 #endif
