@@ -2,7 +2,7 @@
 # Bad input never crashes: unknown flags, models, values; truncated IDX;
 # a safetensors header pointing past the end; CIFAR files of the wrong size;
 # a missing dataset. Each gives one clear error line and a non-zero exit.
-source "$(dirname "$0")/cli_lib.sh"
+source "$(dirname "$0")/lib_cli.sh"
 
 expect_error "unknown command" "unknown command 'trian'" "$PEERLESS" trian
 expect_error "unknown flag" "unknown flag '--epoch'" "$PEERLESS" train --epoch 3

@@ -2,7 +2,7 @@
 # cli_faas.sh — `peerless faas serve` end to end with a Python runtime
 # (tests/faas_runtime_echo.py): invoke, warm reuse, throttling, function
 # errors, 404, flag errors, REPORT log, clean shutdown on SIGTERM.
-source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
 SRC=${PEERLESS_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 RT="/usr/bin/python3 $SRC/tests/faas_runtime_echo.py"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The acceptance run of the foundation issue: LeNet-5 on the real
 # Fashion-MNIST, 3 epochs, default settings, must reach 0.88 test accuracy.
-source "$(dirname "$0")/cli_lib.sh"
+source "$(dirname "$0")/lib_cli.sh"
 if [[ ! -e /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ]]; then
   fail "Fashion-MNIST missing: scripts/install-deps.sh installs dataset-fashion-mnist"
   finish; exit

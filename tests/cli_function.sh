@@ -1,7 +1,7 @@
 # cli_function.sh — `peerless package-function` builds a Lambda zip with an
 # executable bootstrap, the binary and its libraries (checked with unzip and
 # Python's zipfile); `peerless function` outside a runtime fails clearly.
-source "$(dirname "$0")/cli_lib.sh"
+source "$(dirname "$0")/lib_cli.sh"
 
 "$PEERLESS" package-function --out "$TMP/fn.zip" >"$TMP/pkg.json" 2>"$TMP/pkg.err"
 check "package-function writes the zip" test -s "$TMP/fn.zip"

@@ -3,7 +3,7 @@
 # missing or mistyped tensor, targets out of range, a checkpoint of another
 # model, a truncated checkpoint. Each gives one clear error line and a
 # non-zero exit; a good run writes the expected tensors.
-source "$(dirname "$0")/cli_lib.sh"
+source "$(dirname "$0")/lib_cli.sh"
 
 # mk_batch FILE N C H TARGETS [DTYPE] [OMIT]: safetensors batch with input
 # [N,C,H,H] and the given comma-separated targets (int64 unless DTYPE is

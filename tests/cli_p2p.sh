@@ -2,7 +2,7 @@
 # P2P training end to end with local peers over TCP: identical models after
 # training, per-step metrics (JSON lines + CSV), the original's once-per-epoch
 # schedule, a peer that dies, and a launcher that is killed.
-source "$(dirname "$0")/cli_lib.sh"
+source "$(dirname "$0")/lib_cli.sh"
 cd "$TMP"
 
 "$PEERLESS" run --peers 4 --dataset synthetic --model lenet5 --epochs 2 --batch-size 16 --seed 3 \

@@ -2,7 +2,7 @@
 # with the expected states and fields (checked with Python's json module,
 # against the field names of the Amazon States Language); bad flags give
 # one clear error line.
-source "$(dirname "$0")/cli_lib.sh"
+source "$(dirname "$0")/lib_cli.sh"
 
 ARN=arn:aws:lambda:us-east-1:123456789012:function:peerless
 "$PEERLESS" statemachine --batches 4 --function-arn "$ARN" --max-concurrency 2 --out "$TMP/sm.json" 2>"$TMP/err"

@@ -196,7 +196,7 @@ static void test_workspaces(void)
     run_step(m, x, 8, 32, 32, t, &l8a);
     run_step(m, x, 3, 32, 32, t, &l3);
     run_step(m, x, 5, 32, 32, t, &l5);
-    run_step(m, x, 1, 32, 32, t, &l1);
+    run_step(m, x, 2, 32, 32, t, &l1);
     run_step(m, x, 7, 32, 32, t, &l1); /* evicts the least recently used */
     run_step(m, x, 8, 32, 32, t, &l8b);
     PL_CHECK(l8a == l8b, "same batch after other shapes: %.9g vs %.9g", (double)l8a, (double)l8b);

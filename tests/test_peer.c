@@ -183,7 +183,8 @@ static void check_model(const char *model_name)
 
 int main(void)
 {
+    /* A model without batch norm: with batch norm each peer normalises with
+     * its own batch's statistics, which one large batch does not. */
     check_model("mlp");
-    check_model("lenet5");
     PL_TEST_MAIN();
 }

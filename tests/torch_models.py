@@ -124,13 +124,17 @@ class MLP(nn.Module):
 class LeNet5(nn.Module):
     def __init__(self, k):
         super().__init__()
-        self.conv1, self.conv2 = nn.Conv2d(1, 6, 5), nn.Conv2d(6, 16, 5)
-        self.fc1, self.fc2, self.fc3 = nn.Linear(400, 120), nn.Linear(120, 84), nn.Linear(84, k)
+        self.conv1, self.bn1 = nn.Conv2d(1, 6, 5), nn.BatchNorm2d(6)
+        self.conv2, self.bn2 = nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16)
+        self.fc1, self.bn3 = nn.Linear(400, 120), nn.BatchNorm1d(120)
+        self.fc2, self.bn4 = nn.Linear(120, 84), nn.BatchNorm1d(84)
+        self.fc3 = nn.Linear(84, k)
 
     def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = torch.flatten(F.max_pool2d(F.relu(self.conv2(x)), 2), 1)
-        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+        x = torch.flatten(F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2), 1)
+        x = F.relu(self.bn3(self.fc1(x)))
+        return self.fc3(F.relu(self.bn4(self.fc2(x))))
 
 
 def torch_model(name, k):
@@ -152,7 +156,7 @@ def expected_dist(model_name, tm, pname, shape):
     """('const', v) | ('normal', std) | ('uniform', bound) for parameter pname."""
     mod_name, leaf = pname.rsplit(".", 1)
     mod = dict(tm.named_modules())[mod_name]
-    if isinstance(mod, nn.BatchNorm2d):
+    if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
         return ("const", 1.0 if leaf == "weight" else 0.0)
     w = mod.weight
     fan_in, fan_out = fans(w)

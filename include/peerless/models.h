@@ -2,8 +2,9 @@
  *
  * Small models of our own (exact layers in docs/models.md):
  *   mlp     flatten -> fc1 (256) -> relu -> fc2 (128) -> relu -> fc3 (K)
- *   lenet5  conv1 5x5 (6) -> relu -> maxpool 2 -> conv2 5x5 (16) -> relu ->
- *           maxpool 2 -> flatten -> fc1 (120) -> relu -> fc2 (84) -> relu -> fc3 (K)
+ *   lenet5  conv1 5x5 (6) -> bn1 -> relu -> maxpool 2 -> conv2 5x5 (16) -> bn2 ->
+ *           relu -> maxpool 2 -> flatten -> fc1 (120) -> bn3 -> relu -> fc2 (84) ->
+ *           bn4 -> relu -> fc3 (K)   (32x32 input; 28x28 data is resized)
  *
  * Exact re-implementations of torchvision 0.14 (same layers, forward, and
  * parameter/buffer names, shapes and order as

@@ -387,7 +387,7 @@ int pl_cmd_train(int argc, char **argv)
     o->loss = "cross_entropy";
     o->backend = "fast";
     o->epochs = 3;
-    o->batch_size = 64;
+    o->batch_size = 32;
     o->lr = 0.001;
     o->lr_factor = 0.1;
     o->lr_patience = 2;
@@ -399,7 +399,7 @@ int pl_cmd_train(int argc, char **argv)
         {"dataset", PL_FLAG_STR, &o->dataset, 0, -1, "NAME", "fashion-mnist (default), mnist, cifar10, synthetic", 0},
         {"data-dir", PL_FLAG_STR, &o->data_dir, 0, -1, "DIR", "dataset directory (default: the dataset's standard place)", 0},
         {"epochs", PL_FLAG_INT, &o->epochs, 1, 100000, "N", "epochs to train (default 3)", 0},
-        {"batch-size", PL_FLAG_INT, &o->batch_size, 1, 65536, "N", "mini-batch size (default 64)", 0},
+        {"batch-size", PL_FLAG_INT, &o->batch_size, 1, 65536, "N", "mini-batch size (default 32)", 0},
         {"lr", PL_FLAG_DOUBLE, &o->lr, 0, 10, "X", "learning rate (default: the optimizer's; adam 0.001)", 0},
         {"momentum", PL_FLAG_DOUBLE, &o->momentum, 0, 1, "X", "momentum for sgd / rmsprop (default 0)", 0},
         {"weight-decay", PL_FLAG_DOUBLE, &o->weight_decay, 0, 1, "X", "weight decay (default: the optimizer's)", 0},

@@ -18,20 +18,26 @@ static int build_mlp(pl_model *m, int k)
     return pl_nn_linear(m, "fc3", x, k, 1);
 }
 
-/* lenet5: [N,C,32,32] -> conv 6@5x5 -> relu -> pool2 -> conv 16@5x5 -> relu
- * -> pool2 -> [N,16,5,5] -> 120 -> relu -> 84 -> relu -> K */
+/* lenet5: LeNet-5 with batch normalisation after every conv and hidden fc
+ * (as in Ioffe & Szegedy / d2l's "LeNet with BN"), ReLU and max pooling:
+ * [N,C,32,32] -> conv 6@5x5 -> bn -> relu -> pool2 -> conv 16@5x5 -> bn ->
+ * relu -> pool2 -> [N,16,5,5] -> 120 -> bn -> relu -> 84 -> bn -> relu -> K */
 static int build_lenet5(pl_model *m, int k)
 {
     int x = pl_nn_conv2d(m, "conv1", 0, 6, pl_conv(5, 1, 0, 1, 1));
+    x = pl_nn_batchnorm2d(m, "bn1", x, 1e-5f, 0.1f);
     x = pl_nn_act(m, x, PL_ACT_RELU);
     x = pl_nn_maxpool2d(m, x, 2, 2, 0, 0);
     x = pl_nn_conv2d(m, "conv2", x, 16, pl_conv(5, 1, 0, 1, 1));
+    x = pl_nn_batchnorm2d(m, "bn2", x, 1e-5f, 0.1f);
     x = pl_nn_act(m, x, PL_ACT_RELU);
     x = pl_nn_maxpool2d(m, x, 2, 2, 0, 0);
     x = pl_nn_flatten(m, x);
     x = pl_nn_linear(m, "fc1", x, 120, 1);
+    x = pl_nn_batchnorm2d(m, "bn3", x, 1e-5f, 0.1f);
     x = pl_nn_act(m, x, PL_ACT_RELU);
     x = pl_nn_linear(m, "fc2", x, 84, 1);
+    x = pl_nn_batchnorm2d(m, "bn4", x, 1e-5f, 0.1f);
     x = pl_nn_act(m, x, PL_ACT_RELU);
     return pl_nn_linear(m, "fc3", x, k, 1);
 }
@@ -44,7 +50,7 @@ static const struct {
     const pl_zoo_scheme *init;
 } zoo[] = {
     {{"mlp", "3-layer perceptron 256-128-K (ours)", 0, 1, 0, "fc3"}, build_mlp, NULL},
-    {{"lenet5", "LeNet-5 with ReLU and max pooling, 32x32 input (ours)", 32, 32, 0, "fc3"}, build_lenet5, NULL},
+    {{"lenet5", "LeNet-5 with batch norm, ReLU and max pooling, 32x32 input (ours)", 32, 32, 0, "fc3"}, build_lenet5, NULL},
     {{"vgg11", "VGG-11 as torchvision 0.14 vgg11 (128.8M parameters at K=10)", 32, 32, 1, "classifier.6"}, pl_zoo_vgg11,
      &pl_zoo_vgg_scheme},
     {{"squeezenet1_1", "SqueezeNet 1.1 as torchvision 0.14 squeezenet1_1", 32, 17, 1, "classifier.1"}, pl_zoo_squeezenet1_1,

@@ -1,4 +1,4 @@
-# cli_lib.sh — helpers for the end-to-end CLI tests (sourced, not run).
+# lib_cli.sh — helpers for the end-to-end CLI tests (sourced, not run).
 # Each check prints PASS/FAIL; finish prints "N passed, M failed" and sets
 # the exit status.
 set -u
