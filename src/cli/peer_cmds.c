@@ -79,7 +79,7 @@ int pl_peer_flags(pl_peer_config *c, pl_flag *out, int cap, const char **evaluat
         {"model", PL_FLAG_STR, &c->model, 0, -1, "NAME", "model (also --model_str; default lenet5)", 0},
         {"model-str", PL_FLAG_STR, &c->model, 0, -1, "NAME", "same as --model (the original's spelling)", 0},
         {"dataset", PL_FLAG_STR, &c->dataset, 0, -1, "NAME", "dataset the shards came from (default fashion-mnist)", 0},
-        {"batch-size", PL_FLAG_INT, &c->batch_size, 1, 65536, "N", "mini-batch size per peer (default 64)", 0},
+        {"batch-size", PL_FLAG_INT, &c->batch_size, 1, 65536, "N", "mini-batch size per peer (default 32)", 0},
         {"epochs", PL_FLAG_INT, &c->epochs, 1, 100000, "N", "epochs (default 1)", 0},
         {"accumulate", PL_FLAG_STR, accumulate, 0, -1, "K|epoch", "local batches per synchronisation; epoch = the original's schedule (default 1)", 0},
         {"batches", PL_FLAG_INT, &c->batches, 0, 1 << 20, "B", "train on the split's B batch objects per peer (serverless layout)", 0},

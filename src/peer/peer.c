@@ -21,7 +21,7 @@ void pl_peer_config_init(pl_peer_config *c)
     c->store_url = "file://runs/store";
     c->model = "lenet5";
     c->dataset = "fashion-mnist";
-    c->batch_size = 64;
+    c->batch_size = 32;
     c->epochs = 1;
     c->accumulate = 1;
     c->optimizer = "adam";
@@ -56,6 +56,7 @@ typedef struct peer {
     pl_loader **bld;
     int max_batch;     /* largest batch any source yields */
     float *buf0;       /* buffers at the start of the step */
+    float *gacc;       /* gradient sum over the step's batches */
     float *sync;       /* [params + buffers + 2]: the all-reduce vector */
     size_t nsync;
     FILE *metrics, *csv;
@@ -72,6 +73,7 @@ static void peer_free(peer *p)
     free(p->bld);
     free(p->bobj);
     pl_free(p->buf0);
+    pl_free(p->gacc);
     pl_offload_destroy(p->off);
     pl_loader_destroy(p->train_ld);
     pl_loader_destroy(p->val_ld);
@@ -217,7 +219,8 @@ static int setup(peer *p, pl_err *err)
     p->y = malloc((size_t)p->max_batch * sizeof *p->y);
     p->sync = pl_alloc(p->nsync * sizeof(float));
     p->buf0 = pl_alloc((pl_model_buffers(p->model)->count + 1) * sizeof(float));
-    if (!p->x || !p->y || !p->sync || !p->buf0)
+    p->gacc = pl_alloc(pl_model_grads(p->model)->count * sizeof(float));
+    if (!p->x || !p->y || !p->sync || !p->buf0 || !p->gacc)
         return pl_err_set(err, PL_ERR_NOMEM, "peer %d: out of memory for batch and exchange buffers", c->rank);
     return PL_OK;
 }
@@ -308,14 +311,16 @@ static int next_batch(peer *p, int first, int b, int *count, pl_err *err)
  * gradients, and the sample-weighted sum of each batch's updated batch-norm
  * buffers into p->sync. Every batch starts from the step's buffers and
  * draws dropout from (seed, step, rank, batch) — the arithmetic a function
- * does for one batch (docs/serverless.md), so both architectures agree. */
+ * does for one batch (docs/serverless.md), so both architectures agree: each
+ * batch's gradient is computed on its own and added to the step's sum in
+ * batch order, as the serverless peer adds the functions' results. */
 static int local_gradients(peer *p, int first, int k, int *samples, double *loss_sum, pl_err *err)
 {
     pl_flat *bu = pl_model_buffers(p->model), *gr = pl_model_grads(p->model);
     float *bacc = p->sync + gr->count;
     *samples = 0;
     *loss_sum = 0;
-    pl_model_zero_grad(p->model);
+    memset(p->gacc, 0, gr->count * sizeof(float));
     memcpy(p->buf0, bu->data, bu->count * sizeof(float));
     memset(bacc, 0, bu->count * sizeof(float));
     for (int b = 0; k <= 0 || b < k; b++) {
@@ -326,6 +331,7 @@ static int local_gradients(peer *p, int first, int k, int *samples, double *loss
         if (!count)
             break;
         float l;
+        pl_model_zero_grad(p->model);
         memcpy(bu->data, p->buf0, bu->count * sizeof(float));
         uint64_t stream = ((uint64_t)p->res.steps << 32) ^ ((uint64_t)p->cfg->rank << 20) ^ (uint64_t)(first + b);
         pl_model_seed_dropout(p->model, p->cfg->seed, stream);
@@ -336,11 +342,14 @@ static int local_gradients(peer *p, int first, int k, int *samples, double *loss
             st = pl_model_backward(p->model, err);
         if (st)
             return st;
+        for (size_t i = 0; i < gr->count; i++)
+            p->gacc[i] += gr->data[i];
         for (size_t i = 0; i < bu->count; i++)
             bacc[i] += bu->data[i] * (float)count;
         *samples += count;
         *loss_sum += (double)l * count;
     }
+    memcpy(gr->data, p->gacc, gr->count * sizeof(float));
     return PL_OK;
 }
 
