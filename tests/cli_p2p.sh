@@ -43,6 +43,14 @@ check "qsgd8 sends fewer bytes than none" /usr/bin/python3 -c "
 import json; q=json.load(open('q.json')); n=json.load(open('n.json'))
 assert q['bytes_sent'] < 0.4 * n['bytes_sent'], (q['bytes_sent'], n['bytes_sent'])"
 
+# A weak peer (cgroup v1 CPU quota): the run still ends with identical models,
+# the limit is announced, and no cgroup is left behind.
+"$PEERLESS" run --peers 2 --dataset synthetic --model mlp --epochs 1 --peer-cpu 0.3,1 --run-dir "$TMP/rw" > w.json 2> w.err
+check "--peer-cpu run: identical models" test "$(json_get w.json identical_models)" = True
+check "--peer-cpu limit applied or its absence explained" grep -qE "peer CPU shares|--peer-cpu ignored" w.err
+check "no CPU cgroup left behind" bash -c "! ls /sys/fs/cgroup/cpu 2>/dev/null | grep -q '^peerless-'"
+expect_error "bad --peer-cpu" "--peer-cpu expects shares" "$PEERLESS" run --peers 2 --dataset synthetic --peer-cpu x
+
 # A peer that dies: the run fails cleanly, naming it, well before a hang.
 "$PEERLESS" run --peers 3 --dataset synthetic --model lenet5 --epochs 50 --batch-size 8 --peer-timeout 3000 \
   --run-dir "$TMP/rk" > k.json 2> k.err &

@@ -82,7 +82,7 @@ static int mkdirs(const char *path)
 /* Launcher-only flags: not forwarded to the peers. */
 static const char *const launcher_flags[] = {"peers", "run-dir", "data-dir", "threads", "run", "store", "size",
                                               "rank", "transport", "metrics", "csv", "progress", "faas-url",
-                                              "function-memory", "function-concurrency", "batches"};
+                                              "function-memory", "function-concurrency", "batches", "peer-cpu"};
 
 static int is_launcher_flag(const char *arg, int *takes_value)
 {
@@ -102,6 +102,8 @@ static int is_launcher_flag(const char *arg, int *takes_value)
 
 typedef struct launch {
     int peers, threads, batches;
+    double cpu[MAX_PEERS];  /* CPU share per peer (cores); 0 = unlimited */
+    int cpu_limited;
     const char *run, *run_dir, *mode;
     char store_url[1100], transport[MAX_PEERS * 24], faas_url[64], batches_arg[16];
 } launch;
@@ -144,6 +146,71 @@ static void child_exec(const launch *L, int rank, int argc, char **argv)
     _exit(127);
 }
 
+#define CPU_CGROUP "/sys/fs/cgroup/cpu"
+
+/* Named after the launcher (getppid() in a peer before exec). */
+static void cgroup_path(char *buf, size_t len, int launcher, int rank)
+{
+    snprintf(buf, len, CPU_CGROUP "/peerless-%d-peer%d", launcher, rank);
+}
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    int bad = fputs(text, f) < 0;
+    return (fclose(f) || bad) ? -1 : 0;
+}
+
+/* Parse --peer-cpu: one share for every peer or a comma list (cores each,
+ * e.g. "0.25,1,1,1"). Creates one cgroup v1 CPU group per limited peer;
+ * without a writable cpu controller it says so and runs unlimited. */
+static int setup_peer_cpu(launch *L, const char *spec, pl_err *err)
+{
+    if (!spec)
+        return PL_OK;
+    const char *s = spec;
+    for (int i = 0; i < L->peers; i++) {
+        char *end;
+        double v = strtod(s, &end);
+        if (end == s || v < 0.01 || v > 1024)
+            return pl_err_set(err, PL_ERR_ARG, "--peer-cpu expects shares in cores (0.01..1024), e.g. 0.25,1 — got '%s'", spec);
+        L->cpu[i] = v;
+        if (*end == ',')
+            s = end + 1;
+        else if (*end)
+            return pl_err_set(err, PL_ERR_ARG, "--peer-cpu: unexpected '%s' in '%s'", end, spec);
+    }
+    char dir[256], file[300], num[32];
+    for (int i = 0; i < L->peers; i++) {
+        cgroup_path(dir, sizeof dir, (int)getpid(), i);
+        snprintf(file, sizeof file, "%s/cpu.cfs_quota_us", dir);
+        snprintf(num, sizeof num, "%ld", (long)(L->cpu[i] * 100000.0));
+        if ((mkdir(dir, 0755) && errno != EEXIST) || write_file(file, num)) {
+            fprintf(stderr, "peerless run: --peer-cpu ignored: cannot create a CPU cgroup under %s (%s); "
+                            "peers run without CPU limits\n", CPU_CGROUP, strerror(errno));
+            for (int j = 0; j <= i; j++) {
+                cgroup_path(dir, sizeof dir, (int)getpid(), j);
+                rmdir(dir);
+            }
+            return PL_OK;
+        }
+    }
+    L->cpu_limited = 1;
+    fprintf(stderr, "peerless run: peer CPU shares (cores): %s\n", spec);
+    return PL_OK;
+}
+
+static void cleanup_peer_cpu(const launch *L)
+{
+    char dir[256];
+    for (int i = 0; L->cpu_limited && i < L->peers; i++) {
+        cgroup_path(dir, sizeof dir, (int)getpid(), i);
+        rmdir(dir);
+    }
+}
+
 static int spawn(const launch *L, int rank, int argc, char **argv)
 {
     int po[2], pe[2];
@@ -154,6 +221,14 @@ static int spawn(const launch *L, int rank, int argc, char **argv)
         return -1;
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGTERM); /* the launcher dies -> its peers die */
+        if (L->cpu_limited) {
+            char dir[256], file[300], self[24];
+            cgroup_path(dir, sizeof dir, (int)getppid(), rank);
+            snprintf(file, sizeof file, "%s/tasks", dir);
+            snprintf(self, sizeof self, "%d", (int)getpid());
+            if (write_file(file, self))
+                fprintf(stderr, "peer %d: could not join CPU cgroup %s\n", rank, dir);
+        }
         dup2(po[1], STDOUT_FILENO);
         dup2(pe[1], STDERR_FILENO);
         close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
@@ -418,6 +493,7 @@ int pl_cmd_run(int argc, char **argv)
     pl_peer_config_init(&c);
     const char *evaluation = "true", *accumulate = NULL, *data_dir = NULL;
     int fn_memory = 1024, fn_concurrency = 0;
+    const char *peer_cpu = NULL;
     L.peers = 2;
     L.mode = "p2p";
     L.run = "peerless";
@@ -425,6 +501,7 @@ int pl_cmd_run(int argc, char **argv)
     int n = pl_peer_flags(&c, flags, 48, &evaluation, &accumulate, &L.mode);
     pl_flag extra[] = {
         {"peers", PL_FLAG_INT, &L.peers, 1, MAX_PEERS, "N", "number of local peer processes (default 2)", 0},
+        {"peer-cpu", PL_FLAG_STR, &peer_cpu, 0, -1, "CORES[,...]", "CPU share of each peer in cores, e.g. 0.25,1,1,1 (cgroup v1)", 0},
         {"function-memory", PL_FLAG_INT, &fn_memory, 128, 10240, "MB", "serverless: memory limit per function (default 1024)", 0},
         {"function-concurrency", PL_FLAG_INT, &fn_concurrency, 0, 1000, "C", "serverless: function environments at most (default peers x batches)", 0},
         {"run-dir", PL_FLAG_STR, &L.run_dir, 0, -1, "DIR", "where data, metrics and checkpoints go (default runs/RUN)", 0},
@@ -489,6 +566,10 @@ int pl_cmd_run(int argc, char **argv)
         return 1;
     }
     fprintf(stderr, "peerless run: %s\n", report);
+    if (setup_peer_cpu(&L, peer_cpu, &err)) {
+        fprintf(stderr, "peerless run: %s\n", err.msg);
+        return 1;
+    }
     pl_faas *faas = NULL;
     if (c.serverless && start_platform(&L, fn_memory, fn_concurrency ? fn_concurrency : L.peers * c.batches,
                                        c.function_name, c.function_timeout_s, &faas, &err)) {
@@ -514,5 +595,6 @@ int pl_cmd_run(int argc, char **argv)
         fprintf(stderr, "peerless run: interrupted; peers stopped\n");
     int rc = summarize(&L, pl_now() - t0, faas);
     pl_faas_destroy(faas);
+    cleanup_peer_cpu(&L);
     return rc;
 }
