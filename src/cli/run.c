@@ -523,6 +523,8 @@ int pl_cmd_run(int argc, char **argv)
     if (!st && c.serverless && c.batches == 0)
         c.batches = 8;
     if (!st)
+        st = setup_peer_cpu(&L, peer_cpu, &err);
+    if (!st)
         st = pl_peer_parse_accumulate(accumulate, &c, &err);
     char run_dir[1024];
     snprintf(run_dir, sizeof run_dir, "%s", L.run_dir ? L.run_dir : "");
@@ -563,17 +565,15 @@ int pl_cmd_run(int argc, char **argv)
     }
     if (st) {
         fprintf(stderr, "peerless run: %s\n", err.msg);
+        cleanup_peer_cpu(&L);
         return 1;
     }
     fprintf(stderr, "peerless run: %s\n", report);
-    if (setup_peer_cpu(&L, peer_cpu, &err)) {
-        fprintf(stderr, "peerless run: %s\n", err.msg);
-        return 1;
-    }
     pl_faas *faas = NULL;
     if (c.serverless && start_platform(&L, fn_memory, fn_concurrency ? fn_concurrency : L.peers * c.batches,
                                        c.function_name, c.function_timeout_s, &faas, &err)) {
         fprintf(stderr, "peerless run: %s\n", err.msg);
+        cleanup_peer_cpu(&L);
         return 1;
     }
     struct sigaction sa;
