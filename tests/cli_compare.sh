@@ -33,6 +33,18 @@ check "function REPORT log written" test -s "$TMP/cmp/serverless/metrics/functio
 check "serverless run: identical models" test "$(json_get sl.json identical_models)" = True
 check "one gradient object per batch and step" test "$(find "$TMP/sl/store/peerless/grads" -name '*.safetensors' | wc -l)" -eq 9
 
+# A function that crashes once is retried by the state machine: the run
+# succeeds, the crash is in the platform's REPORT log, and there is still
+# exactly one gradient object per batch and step.
+touch "$TMP/crash-once"
+PEERLESS_FAULT_CRASH_ONCE="$TMP/crash-once" "$PEERLESS" run --mode serverless --peers 2 --model mlp \
+  --dataset synthetic --epochs 1 --batches 2 --run-dir "$TMP/cr" > cr.json 2>/dev/null
+check "crash-once run succeeds" test "$(json_get cr.json identical_models)" = True
+check "the crash happened" test ! -e "$TMP/crash-once"
+check "the platform recorded the crash" grep -q "Runtime.ExitError" "$TMP/cr/metrics/functions.jsonl"
+check "still one gradient object per batch and step" \
+  test "$(find "$TMP/cr/store/peerless/grads" -name '*.safetensors' | wc -l)" -eq 4
+
 expect_error "serverless peer needs batch objects" "needs batch objects" \
   "$PEERLESS" peer --mode serverless --transport tcp://127.0.0.1:9 --store "file://$TMP/none" --dataset synthetic
 expect_error "unknown mode" "--mode expects p2p or serverless" "$PEERLESS" run --mode cloud --dataset synthetic

@@ -17,7 +17,8 @@ assert p["Type"] == "Task" and p["Resource"] == arn and p["Next"] == "ComputeGra
 assert p["Parameters"] == {"action": "process_input", "input.$": "$"}
 m = s["ComputeGradients"]
 assert m["Type"] == "Map" and m["ItemsPath"] == "$.batches" and m["MaxConcurrency"] == 2 and m["Next"] == "Aggregate"
-assert m["ItemSelector"]["batch.$"] == "$$.Map.Item.Value" and m["ItemSelector"]["action"] == "compute_gradient"
+assert m["ItemSelector"]["batch.$"] == "$$.Map.Item.Value.batch" and m["ItemSelector"]["action"] == "compute_gradient"
+assert m["ItemSelector"]["out_key.$"] == "$$.Map.Item.Value.out_key" and m["ItemSelector"]["model.$"] == "$.model"
 assert all(k.endswith(".$") == isinstance(v, str) and (not k.endswith(".$") or v.startswith("$"))
            for k, v in m["ItemSelector"].items() if k != "action")
 ip = m["ItemProcessor"]

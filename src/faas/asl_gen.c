@@ -7,12 +7,14 @@
 
 #include "faas/asl_internal.h"
 
-/* Errors worth retrying: Lambda's transient service errors and timeouts.
- * States.TaskFailed is not retried: a function that fails on its input
- * would fail again. */
+/* Errors worth retrying: Lambda's transient service errors, timeouts, and a
+ * function environment that died (Lambda.Unknown on AWS, Runtime.ExitError /
+ * Runtime.OutOfMemory on the local platform): a fresh environment may
+ * succeed, and a retried gradient overwrites the same key. States.TaskFailed
+ * is not retried: a function that fails on its input would fail again. */
 static const char *const transient[] = {"Lambda.ServiceException", "Lambda.AWSLambdaException",
                                         "Lambda.SdkClientException", "Lambda.TooManyRequestsException",
-                                        "States.Timeout"};
+                                        "Lambda.Unknown", "Runtime.ExitError", "States.Timeout"};
 
 static cJSON *retry_block(void)
 {

@@ -338,8 +338,19 @@ static char *answer(const fn_call *c)
     return s;
 }
 
+/* Fault injection for tests: when PEERLESS_FAULT_CRASH_ONCE names a file
+ * that exists, the first invocation to delete it crashes (exit 3) before
+ * computing — as a function environment dying mid-invocation would. */
+static void maybe_crash(void)
+{
+    const char *f = getenv("PEERLESS_FAULT_CRASH_ONCE");
+    if (f && *f && unlink(f) == 0)
+        _exit(3);
+}
+
 static int compute_gradient(pl_fn *f, const cJSON *ev, char **response, const char **etype, pl_err *err)
 {
+    maybe_crash();
     fn_call c;
     memset(&c, 0, sizeof c);
     c.f = f;
