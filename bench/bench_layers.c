@@ -233,6 +233,8 @@ static const layer g_layers[] = {
     {"linear 4096->4096", K_LINEAR, 4096, 4096, 1, 0, 0, 0, 0, 0, 0},
     {"batchnorm 64 32x32 train", K_BN, 64, 32, 32, 0, 0, 0, 0, 0, 0},
     {"maxpool 2x2 64 32x32", K_MAXPOOL, 64, 32, 32, 0, 2, 2, 0, 0, 0},
+    {"maxpool 3x3 s2 64 15x15 (squeezenet)", K_MAXPOOL, 64, 15, 15, 0, 3, 2, 0, 0, 0},
+    {"maxpool 3x3 s2 p1 64 16x16 (resnet)", K_MAXPOOL, 64, 16, 16, 0, 3, 2, 1, 0, 0},
     {"adaptive avg 512 7x7->1", K_ADAPOOL, 512, 7, 7, 0, 1, 0, 0, 0, 0},
     {"relu 64 32x32", K_ACT, 64, 32, 32, 0, 0, 0, 0, 0, PL_ACT_RELU},
     {"hardswish 64 32x32", K_ACT, 64, 32, 32, 0, 0, 0, 0, 0, PL_ACT_HARDSWISH},

@@ -161,6 +161,10 @@ static void test_conv(void)
         CONV("3x5 nonsquare", 2, 3, 8, 13, 4, 3, 5, 1, 2, 1, 2, 1, 1, 1, 1),
         CONV("batch8 32ch", 8, 32, 8, 8, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
         CONV("7x7 s2 p3 odd", 2, 3, 15, 17, 8, 7, 7, 2, 2, 3, 3, 1, 1, 1, 0),
+        CONV("3x3 on 1x1 map (taps cropped)", 3, 16, 1, 1, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
+        CONV("3x3 s2 on 2x2 map (cropped)", 2, 16, 2, 2, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0),
+        CONV("depthwise 5x5 on 1x1 (cropped)", 2, 16, 1, 1, 16, 5, 5, 1, 1, 2, 2, 1, 1, 16, 0),
+        CONV("3x3 on 1x6 rows (cropped h)", 2, 8, 1, 6, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         conv_run(&cases[i]);

@@ -86,7 +86,9 @@ typedef struct pl_backend {
      * b [c_out] or NULL (also NULL when !has_bias), y [n,c_out,h_out,w_out]. */
     int (*conv2d_fwd)(void *plan, const float *x, const float *w, const float *b, float *y);
     /* dx += dL/dx, dw += dL/dw, db += dL/db given dy [n,c_out,h_out,w_out].
-     * Any of dx, dw, db may be NULL. */
+     * Any of dx, dw, db may be NULL. If x or w is the pointer the last
+     * conv2d_fwd on this plan got, its contents must be unchanged since
+     * (the fast backend reuses its reordered copies of them). */
     int (*conv2d_bwd)(void *plan, const float *x, const float *w, const float *dy,
                       float *dx, float *dw, float *db);
 

@@ -88,6 +88,13 @@ typedef struct conv_plan {
     conv_arg ddy, dw_in, ddx;  /* backward data: dy, w -> dx (added) */
     conv_arg wx, wdy, wdw;     /* backward weights: x, dy -> dw (added) */
     dnnl_memory_t bias;        /* [c_out], plain */
+    size_t woff;               /* offset of the first kernel tap used (see conv_taps) */
+    /* Backward reuses the forward's reordered x and w (fx.inner, fw.inner)
+     * when the primitives want the same layout and bwd gets the pointers the
+     * last forward got (backend.h: they must be unchanged since), and the
+     * backward-data reorder of dy for backward-weights. */
+    int share_x, share_w, share_dy;
+    const float *fwd_x, *fwd_w; /* arguments of the last successful forward */
     float *zero_bias;          /* [c_out] zeros, used when has_bias but b == NULL */
     void *scratch;             /* shared scratchpad, pl_alloc'ed */
     const char *stage;         /* what failed, for the error message */
@@ -216,26 +223,70 @@ static void conv_extent(int in, int k, int dil, int stride, int pad, int out, in
     *pad_r = need - *used;
 }
 
-static dnnl_status_t conv_mds_init(conv_mds *m, const pl_conv2d_desc *d, int any, int *crop_ok)
+/* Kernel taps [*t0, *t1] along one axis that ever touch the input: on small
+ * inputs (e.g. a 3x3 conv on a 1x1 map) the outer taps only ever see
+ * padding, so the convolution is the same with the kernel cropped to those
+ * taps, which does a fraction of the work. No crop if it would need a
+ * negative padding. */
+static void conv_taps(int in, int k, int dil, int stride, int pad, int out, int *t0, int *t1)
 {
-    int hu, wu, prh, prw;
-    conv_extent(d->h_in, d->kh, d->dil_h, d->stride_h, d->pad_h, d->h_out, &hu, &prh);
-    conv_extent(d->w_in, d->kw, d->dil_w, d->stride_w, d->pad_w, d->w_out, &wu, &prw);
+    *t0 = k;
+    *t1 = -1;
+    for (int i = 0; i < k; i++) {
+        int lo = i * dil - pad, hi = (out - 1) * stride + i * dil - pad;
+        int first = lo >= 0 ? lo : lo + ((-lo + stride - 1) / stride) * stride;
+        if (first <= hi && first < in) {
+            *t0 = i < *t0 ? i : *t0;
+            *t1 = i;
+        }
+    }
+    if (*t1 < *t0 || *t0 * dil > pad) {
+        *t0 = 0;
+        *t1 = k - 1;
+    }
+}
+
+/* Weight descriptor of the cropped kernel [.., kh, kw] inside the full
+ * [.., d->kh, d->kw] buffer (strided view). */
+static dnnl_status_t conv_wmd(dnnl_memory_desc_t *md, const pl_conv2d_desc *d, int kh, int kw)
+{
+    int g = d->groups;
+    dnnl_dim_t co = d->c_out / g, ci = d->c_in / g, ks = (dnnl_dim_t)d->kh * d->kw;
+    if (g == 1) {
+        dnnl_dims_t dims = {co, ci, kh, kw}, str = {ci * ks, ks, d->kw, 1};
+        return dnnl_memory_desc_init_by_strides(md, 4, dims, dnnl_f32, str);
+    }
+    dnnl_dims_t dims = {g, co, ci, kh, kw}, str = {co * ci * ks, ci * ks, ks, d->kw, 1};
+    return dnnl_memory_desc_init_by_strides(md, 5, dims, dnnl_f32, str);
+}
+
+static int conv_layout_any(const pl_conv2d_desc *d);
+
+static dnnl_status_t conv_mds_init(conv_mds *m, conv_plan *p, int *crop_ok)
+{
+    const pl_conv2d_desc *d = &p->d;
+    int h0, h1, w0, w1, hu, wu, prh, prw;
+    conv_taps(d->h_in, d->kh, d->dil_h, d->stride_h, d->pad_h, d->h_out, &h0, &h1);
+    conv_taps(d->w_in, d->kw, d->dil_w, d->stride_w, d->pad_w, d->w_out, &w0, &w1);
+    int kh = h1 - h0 + 1, kw = w1 - w0 + 1, pth = d->pad_h - h0 * d->dil_h, ptw = d->pad_w - w0 * d->dil_w;
+    p->woff = (size_t)h0 * d->kw + (size_t)w0;
+    conv_extent(d->h_in, kh, d->dil_h, d->stride_h, pth, d->h_out, &hu, &prh);
+    conv_extent(d->w_in, kw, d->dil_w, d->stride_w, ptw, d->w_out, &wu, &prw);
     *crop_ok = hu >= 1 && wu >= 1;
     if (!*crop_ok)
         return dnnl_unimplemented;
-    int g = d->groups;
+    int g = d->groups, any = conv_layout_any(d);
     dnnl_dims_t xd = {d->n, d->c_in, hu, wu};
     dnnl_dims_t xs = {(dnnl_dim_t)d->c_in * d->h_in * d->w_in, (dnnl_dim_t)d->h_in * d->w_in, d->w_in, 1};
     dnnl_dims_t yd = {d->n, d->c_out, d->h_out, d->w_out};
-    dnnl_dims_t wd = {g, d->c_out / g, d->c_in / g, d->kh, d->kw};
+    dnnl_dims_t wd = {g, d->c_out / g, d->c_in / g, kh, kw};
     dnnl_dims_t bd = {d->c_out};
     int wn = g > 1 ? 5 : 4;
     const dnnl_dim_t *wdp = g > 1 ? wd : wd + 1;
     dnnl_format_tag_t wtag = g > 1 ? dnnl_goihw : dnnl_oihw;
     dnnl_status_t st = dnnl_memory_desc_init_by_strides(&m->x, 4, xd, dnnl_f32, xs);
     if (st == dnnl_success)
-        st = dnnl_memory_desc_init_by_tag(&m->w, wn, wdp, dnnl_f32, wtag);
+        st = conv_wmd(&m->w, d, kh, kw);
     if (st == dnnl_success)
         st = dnnl_memory_desc_init_by_tag(&m->y, 4, yd, dnnl_f32, dnnl_nchw);
     if (st == dnnl_success)
@@ -247,7 +298,7 @@ static dnnl_status_t conv_mds_init(conv_mds *m, const pl_conv2d_desc *d, int any
     if (st == dnnl_success)
         st = dnnl_memory_desc_init_by_tag(&m->ya, 4, yd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_nchw);
     dnnl_dims_t s = {d->stride_h, d->stride_w}, dl = {d->dil_h - 1, d->dil_w - 1};
-    dnnl_dims_t pl = {d->pad_h, d->pad_w}, pr = {prh, prw};
+    dnnl_dims_t pl = {pth, ptw}, pr = {prh, prw};
     memcpy(m->strides, s, sizeof s);
     memcpy(m->dilates, dl, sizeof dl);
     memcpy(m->pad_l, pl, sizeof pl);
@@ -283,6 +334,16 @@ static dnnl_status_t plan_convs(conv_plan *p, const conv_mds *m)
     return st;
 }
 
+/* Both arguments are reordered into the same layout. */
+static int same_inner(const conv_arg *a, const conv_arg *b)
+{
+    const dnnl_memory_desc_t *ma, *mb;
+    if (!a->inner || !b->inner || dnnl_memory_get_memory_desc(a->inner, &ma) != dnnl_success ||
+        dnnl_memory_get_memory_desc(b->inner, &mb) != dnnl_success)
+        return 0;
+    return dnnl_memory_desc_equal(ma, mb);
+}
+
 /* Reorders and buffers around the primitives. */
 static dnnl_status_t plan_args(conv_plan *p, const conv_mds *m)
 {
@@ -306,6 +367,11 @@ static dnnl_status_t plan_args(conv_plan *p, const conv_mds *m)
         st = arg_out(p, &p->wdw, &m->w, p->bwd_wei.pd, dnnl_query_diff_weights_md, 1);
     if (st == dnnl_success)
         st = dnnl_memory_create(&p->bias, &m->b, p->engine, DNNL_MEMORY_NONE);
+    if (st == dnnl_success) {
+        p->share_x = same_inner(&p->fx, &p->wx);
+        p->share_w = same_inner(&p->fw, &p->dw_in);
+        p->share_dy = same_inner(&p->ddy, &p->wdy);
+    }
     return st;
 }
 
@@ -350,10 +416,16 @@ static dnnl_status_t plan_scratch(conv_plan *p)
     return dnnl_success;
 }
 
-/* Measured with bench_layers (1 and 2 threads): oneDNN's blocked layouts
- * (plus reorders) win 1.5-9x for 3x3/5x5 and depthwise convolutions, but
- * plain NCHW wins ~1.6x for 1x1 stride-1 convs (a plain gemm) and ~2x in
- * backward for convs on 1-4 input channels (first layers). */
+/* Measured with bench_layers and the DNNL_VERBOSE times of whole training
+ * steps (1 and 2 threads): oneDNN's blocked layouts (plus reorders) win
+ * 1.5-9x for 3x3/5x5 and depthwise convolutions; plain NCHW wins ~1.6x for
+ * 1x1 stride-1 convs (a plain gemm, no weight reorders) but not for 3x3
+ * kernels cropped to 1x1 on a 1x1 map (blocked 15 ms vs plain 20 ms per
+ * ResNet-18 step, so the test uses the uncropped kernel), and ~3x in
+ * backward for LeNet's 1->6 first layer. Stems on 1-4 input channels stay
+ * plain: blocked would be ~3x faster for ResNet's 3->64 7x7, but its
+ * float32 rounding moves 3 SGD steps of ResNet-18 / MobileNetV3 outside
+ * torch_models' displacement tolerance (5e-4 relative; plain passes). */
 static int conv_layout_any(const pl_conv2d_desc *d)
 {
     const char *v = getenv(CONV_LAYOUT_ENV);
@@ -375,7 +447,7 @@ static dnnl_status_t plan_build(conv_plan *p)
         st = dnnl_stream_create(&p->stream, p->engine, dnnl_stream_default_flags);
     p->stage = "input entirely in padding";
     if (st == dnnl_success)
-        st = conv_mds_init(&m, &p->d, conv_layout_any(&p->d), &crop_ok);
+        st = conv_mds_init(&m, p, &crop_ok);
     if (st == dnnl_success)
         st = plan_convs(p, &m);
     if (st == dnnl_success)
@@ -463,7 +535,7 @@ int pl_fast_conv2d_fwd(void *plan, const float *x, const float *w, const float *
     dnnl_memory_t mx, mw;
     dnnl_status_t st = input_ready(p, &p->fx, x, &mx);
     if (st == dnnl_success)
-        st = input_ready(p, &p->fw, w, &mw);
+        st = input_ready(p, &p->fw, w + p->woff, &mw);
     if (st == dnnl_success)
         st = arg_bind(&p->fy, y);
     if (st == dnnl_success && p->d.has_bias)
@@ -474,21 +546,26 @@ int pl_fast_conv2d_fwd(void *plan, const float *x, const float *w, const float *
                               {DNNL_ARG_WEIGHTS, mw},
                               {DNNL_ARG_DST, p->fy.inner ? p->fy.inner : p->fy.user},
                               {DNNL_ARG_BIAS, p->bias}};
+    p->fwd_x = p->fwd_w = NULL;
     st = step_run(p, &p->fwd, p->d.has_bias ? 4 : 3, args);
     if (st == dnnl_success)
         st = output_done(p, &p->fy);
     if (st == dnnl_success)
         st = dnnl_stream_wait(p->stream);
-    return st == dnnl_success ? PL_OK : PL_ERR_BACKEND;
+    if (st != dnnl_success)
+        return PL_ERR_BACKEND;
+    p->fwd_x = x;
+    p->fwd_w = w;
+    return PL_OK;
 }
 
 /* dx [n,c_in,h_in,w_in] += dL/dx from dy [n,c_out,h_out,w_out] and w */
 static dnnl_status_t conv_bwd_data(conv_plan *p, const float *w, const float *dy, float *dx)
 {
-    dnnl_memory_t mdy, mw;
+    dnnl_memory_t mdy, mw = p->fw.inner;
     dnnl_status_t st = input_ready(p, &p->ddy, dy, &mdy);
-    if (st == dnnl_success)
-        st = input_ready(p, &p->dw_in, w, &mw);
+    if (st == dnnl_success && !(p->share_w && w == p->fwd_w))
+        st = input_ready(p, &p->dw_in, w + p->woff, &mw);
     if (st == dnnl_success)
         st = arg_bind(&p->ddx, dx);
     if (st != dnnl_success)
@@ -498,15 +575,18 @@ static dnnl_status_t conv_bwd_data(conv_plan *p, const float *w, const float *dy
     return st == dnnl_success ? output_done(p, &p->ddx) : st;
 }
 
-/* dw [c_out,c_in/g,kh,kw] += dL/dw from x and dy */
-static dnnl_status_t conv_bwd_weights(conv_plan *p, const float *x, const float *dy, float *dw)
+/* dw [c_out,c_in/g,kh,kw] += dL/dw from x and dy; dy_ready: conv_bwd_data
+ * just reordered this dy into p->ddy.inner. */
+static dnnl_status_t conv_bwd_weights(conv_plan *p, const float *x, const float *dy, float *dw, int dy_ready)
 {
-    dnnl_memory_t mx, mdy;
-    dnnl_status_t st = input_ready(p, &p->wx, x, &mx);
-    if (st == dnnl_success)
+    dnnl_memory_t mx = p->fx.inner, mdy = p->ddy.inner;
+    dnnl_status_t st = dnnl_success;
+    if (!(p->share_x && x == p->fwd_x))
+        st = input_ready(p, &p->wx, x, &mx);
+    if (st == dnnl_success && !(p->share_dy && dy_ready))
         st = input_ready(p, &p->wdy, dy, &mdy);
     if (st == dnnl_success)
-        st = arg_bind(&p->wdw, dw);
+        st = arg_bind(&p->wdw, dw + p->woff);
     if (st != dnnl_success)
         return st;
     dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, mx}, {DNNL_ARG_DIFF_DST, mdy}, {DNNL_ARG_DIFF_WEIGHTS, p->wdw.inner}};
@@ -541,7 +621,7 @@ int pl_fast_conv2d_bwd(void *plan, const float *x, const float *w, const float *
     if (dx)
         st = conv_bwd_data(p, w, dy, dx);
     if (st == dnnl_success && dw)
-        st = conv_bwd_weights(p, x, dy, dw);
+        st = conv_bwd_weights(p, x, dy, dw, dx != NULL);
     if (st == dnnl_success)
         st = dnnl_stream_wait(p->stream);
     if (st != dnnl_success)
