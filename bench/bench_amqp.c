@@ -7,8 +7,9 @@
  * processes, each with its own connection; each all-reduces a random vector
  * of every model's gradient size once to warm up, then R times after a
  * barrier. Rank 0 prints
- *   pattern,N,model,floats,median_s,sent_MB_per_peer,recv_MB_per_peer
- * (bytes of one call, message headers included).
+ *   pattern,N,model,floats,median_s,sent_MB_per_peer,recv_MB_per_peer,send_s,recv_s,wait_s
+ * (bytes and rank 0's seconds inside publish / receive / waiting of the
+ * last call, message headers included).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,9 +85,9 @@ static int run_peer(const char *url, int rank, int n, int reps, const char *only
         }
         qsort(times + 1, (size_t)reps, sizeof *times, cmp_double);
         if (rank == 0)
-            printf("%s,%d,%s,%zu,%.4f,%.1f,%.1f\n", strstr(url, "fanout") ? "fanout" : "scatter", n,
+            printf("%s,%d,%s,%zu,%.4f,%.1f,%.1f,%.4f,%.4f,%.4f\n", strstr(url, "fanout") ? "fanout" : "scatter", n,
                    models[m].name, len, times[1 + reps / 2], (double)st.bytes_sent / 1e6,
-                   (double)st.bytes_recv / 1e6);
+                   (double)st.bytes_recv / 1e6, st.send_s, st.recv_s, st.wait_s);
         fflush(stdout);
         free(x);
         free(times);
@@ -118,7 +119,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    printf("pattern,N,model,floats,median_s,sent_MB_per_peer,recv_MB_per_peer\n");
+    printf("pattern,N,model,floats,median_s,sent_MB_per_peer,recv_MB_per_peer,send_s,recv_s,wait_s\n");
     int failed = 0, run_id = 0;
     for (const char *p = patterns; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
         char url[1024];

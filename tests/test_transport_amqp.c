@@ -5,7 +5,9 @@
  * that never joins, leaves or stays silent (named in the error within the
  * timeout), messages of another run and corrupted ones (logged, not
  * applied), the broker's 128 MiB message limit against default chunking,
- * and URL / credential parsing.
+ * URL / credential parsing, the exact all-reduce interleaved with
+ * compressed ones (rank-order exact; codec state untouched), and an idle
+ * phase of 3 heartbeat intervals between two collectives.
  *
  * The broker URL comes from PEERLESS_AMQP_URL (tests/cli_amqp.sh sets it);
  * without it this binary starts its own node with scripts/rabbitmq.sh and
@@ -315,7 +317,7 @@ static void test_failures(void)
             if (mode == 0)
                 ps[2].leave = 1; /* closes its connection: its queue goes */
             else
-                ps[2].idle = 4000; /* alive but silent */
+                ps[2].idle = 2500; /* alive but silent past the 1.5 s timeout */
             t0 = pl_tr_now();
             run_peers(ps, 3);
             for (int r = 0; r < 2; r++)
@@ -471,6 +473,10 @@ static void test_url(void)
              "chunk over the broker limit accepted: %s", e.msg);
     PL_CHECK(pl_amqp_url_parse("u:p@h?pattern=ring", 0, &u, &e) == PL_ERR_ARG && strstr(e.msg, "ring"),
              "bad pattern: %s", e.msg);
+    PL_CHECK(pl_amqp_url_parse("u:p@h?connect_timeout=5&heartbeat=2", 0, &u, &e) == 0 &&
+                 u.connect_timeout_s == 5 && u.heartbeat_s == 2, "connect_timeout: %s", e.msg);
+    PL_CHECK(pl_amqp_url_parse("u:p@h?connect_timeout=0", 0, &u, &e) == PL_ERR_ARG &&
+                 strstr(e.msg, "connect_timeout"), "connect_timeout=0 accepted: %s", e.msg);
     PL_CHECK(pl_amqp_url_parse("u:p@h:99999", 0, &u, &e) == PL_ERR_ARG, "bad port accepted");
     PL_CHECK(pl_amqp_url_parse("u:p@h/%zz", 0, &u, &e) == PL_ERR_ARG, "bad escape accepted");
     /* credentials: environment, then config file; none for a remote host */
@@ -535,6 +541,126 @@ static void stop_node(void)
         fprintf(stderr, "stopping the RabbitMQ node in %s failed\n", node_dir);
 }
 
+static pl_transport *open_peer(peer *p)
+{
+    pl_transport_opts o;
+    pl_transport_opts_init(&o);
+    o.url = p->url;
+    o.rank = p->rank;
+    o.size = p->size;
+    o.run = p->run;
+    o.peer_timeout_ms = p->timeout_ms ? p->timeout_ms : 20000;
+    o.codec = p->codec;
+    o.seed = 7;
+    o.log = log_to;
+    o.log_ctx = p;
+    pl_transport *t = NULL;
+    p->rc_open = pl_transport_open(&o, &t, &p->err);
+    return t;
+}
+
+/* Exact all-reduce interleaved with compressed ones on one handle:
+ * allreduce_sum(a, step 1), allreduce_sum_exact(b, step 2),
+ * allreduce_sum(c, step 3); with `skip_exact` the middle call is left out;
+ * with `idle` seconds of silence between the first two calls. */
+typedef struct ex_peer {
+    peer p;
+    float *v[3];
+    int skip_exact, idle_s;
+} ex_peer;
+
+#define EX_LEN 100003
+
+static void *ex_main(void *arg)
+{
+    ex_peer *q = arg;
+    pl_transport *t = open_peer(&q->p);
+    int rc = q->p.rc_open;
+    if (!rc)
+        rc = pl_transport_allreduce_sum(t, q->v[0], EX_LEN, 1, NULL, &q->p.err);
+    if (!rc && q->idle_s)
+        sleep((unsigned)q->idle_s);
+    if (!rc && !q->skip_exact)
+        rc = pl_transport_allreduce_sum_exact(t, q->v[1], EX_LEN, 2, &q->p.st, &q->p.err);
+    if (!rc)
+        rc = pl_transport_allreduce_sum(t, q->v[2], EX_LEN, 3, NULL, &q->p.err);
+    q->p.rc = rc;
+    pl_transport_close(t);
+    return NULL;
+}
+
+/* Runs n peers; returns rank 0's result of the third call (caller frees). */
+static float *run_exact(int n, const char *query, const char *codec, int skip_exact, int idle_s)
+{
+    ex_peer qs[MAXN];
+    peer ps[MAXN];
+    pthread_t th[MAXN];
+    float *ref = malloc(EX_LEN * sizeof *ref), *third = malloc(EX_LEN * sizeof *third);
+    new_run(ps, n, query);
+    for (int r = 0; r < n; r++) {
+        memset(&qs[r], 0, sizeof qs[r]);
+        qs[r].p = ps[r];
+        qs[r].p.codec = codec;
+        qs[r].skip_exact = skip_exact;
+        qs[r].idle_s = idle_s;
+        for (int k = 0; k < 3; k++) {
+            qs[r].v[k] = malloc(EX_LEN * sizeof(float));
+            pl_test_fill(qs[r].v[k], EX_LEN, (unsigned)(40 * r + k), -1, 1);
+        }
+        for (size_t i = 0; i < EX_LEN; i++) /* rank-order float sum of b */
+            ref[i] = r ? ref[i] + qs[r].v[1][i] : qs[r].v[1][i];
+    }
+    for (int r = 0; r < n; r++)
+        pthread_create(&th[r], NULL, ex_main, &qs[r]);
+    for (int r = 0; r < n; r++)
+        pthread_join(th[r], NULL);
+    for (int r = 0; r < n; r++) {
+        PL_CHECK(qs[r].p.rc_open == 0 && qs[r].p.rc == 0, "exact %s%s N=%d rank %d: %s", codec, query, n, r,
+                 qs[r].p.err.msg);
+        PL_CHECK(skip_exact || !memcmp(qs[r].v[1], ref, EX_LEN * sizeof *ref),
+                 "exact %s%s N=%d rank %d: exact all-reduce is not the rank-order float sum", codec, query,
+                 n, r);
+        PL_CHECK(!memcmp(qs[r].v[0], qs[0].v[0], EX_LEN * sizeof(float)) &&
+                     !memcmp(qs[r].v[2], qs[0].v[2], EX_LEN * sizeof(float)),
+                 "exact %s%s N=%d: rank %d's compressed results differ from rank 0's", codec, query, n, r);
+    }
+    PL_CHECK(skip_exact || qs[0].p.st.bytes_sent >= EX_LEN * 4 * (size_t)(n - 1) / (size_t)n,
+             "exact %s%s N=%d: %llu bytes sent: compressed?", codec, query, n,
+             (unsigned long long)qs[0].p.st.bytes_sent);
+    memcpy(third, qs[0].v[2], EX_LEN * sizeof *third);
+    for (int r = 0; r < n; r++)
+        for (int k = 0; k < 3; k++)
+            free(qs[r].v[k]);
+    free(ref);
+    return third;
+}
+
+/* The exact call is exact, and leaves the compressed calls' codec state
+ * alone: the third (compressed) result is the same with or without it. */
+static void test_exact(void)
+{
+    static const char *const queries[] = {"?pattern=scatter&chunk=65536", "?pattern=fanout"};
+    static const char *const codecs[] = {"qsgd8", "topk:0.1"};
+    for (int q = 0; q < 2; q++) {
+        float *with = run_exact(3, queries[q], codecs[q], 0, 0);
+        float *without = run_exact(3, queries[q], codecs[q], 1, 0);
+        PL_CHECK(!memcmp(with, without, EX_LEN * sizeof *with), "exact %s%s: an exact call in between "
+                 "changed the next compressed result", codecs[q], queries[q]);
+        free(with);
+        free(without);
+    }
+}
+
+/* A compute phase three times the heartbeat interval between two
+ * collectives: the broker (which drops a connection after two missed
+ * heartbeats) must not have closed the idle peers' connections. */
+static void test_heartbeat(void)
+{
+    double t0 = pl_tr_now();
+    free(run_exact(2, "?heartbeat=2", "fp16", 0, 6));
+    printf("heartbeat=2 with 6 s idle between collectives: ok in %.1f s\n", pl_tr_now() - t0);
+}
+
 int main(void)
 {
     test_url();
@@ -542,6 +668,8 @@ int main(void)
     PL_CHECK(base_url[0] != '\0', "no broker: set PEERLESS_AMQP_URL or install rabbitmq-server "
              "(scripts/rabbitmq.sh install)");
     if (base_url[0]) {
+        test_exact();
+        test_heartbeat();
         test_sums();
         test_bytes();
         test_codecs();

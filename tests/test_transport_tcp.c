@@ -3,7 +3,8 @@
  * several sizes, small segments), codecs within their error, broadcast,
  * barrier, and failures: a killed peer, a silent peer, a peer of another run,
  * a corrupted payload, a stale message (sent by hand in the wire.h format);
- * top-k against a top-k selection computed here. Peers are threads (or forked
+ * top-k against a top-k selection computed here; the exact all-reduce
+ * interleaved with compressed ones (exact, and codec state untouched). Peers are threads (or forked
  * processes where one must die). */
 #include <math.h>
 #include <netinet/in.h>
@@ -372,6 +373,83 @@ static void check_topk(int n, size_t len, double ratio)
     free(mag);
 }
 
+/* Exact all-reduce interleaved with compressed ones on one handle:
+ * allreduce_sum(a, step 1), allreduce_sum_exact(b, step 2),
+ * allreduce_sum(c, step 3); with `skip_exact` the middle call is left out. */
+typedef struct ex_peer {
+    peer p;
+    float *v[3];
+    int skip_exact, rc;
+} ex_peer;
+
+#define EX_LEN 100003
+
+static void *ex_main(void *arg)
+{
+    ex_peer *q = arg;
+    pl_transport *t = open_peer(&q->p);
+    q->rc = t ? PL_OK : -1;
+    if (!q->rc)
+        q->rc = pl_transport_allreduce_sum(t, q->v[0], EX_LEN, 1, NULL, &q->p.err);
+    if (!q->rc && !q->skip_exact)
+        q->rc = pl_transport_allreduce_sum_exact(t, q->v[1], EX_LEN, 2, NULL, &q->p.err);
+    if (!q->rc)
+        q->rc = pl_transport_allreduce_sum(t, q->v[2], EX_LEN, 3, NULL, &q->p.err);
+    q->p.t = t;
+    return NULL;
+}
+
+/* Runs n peers; returns rank 0's result of the third call (caller frees). */
+static float *run_exact(int n, const char *codec, int skip_exact)
+{
+    ex_peer qs[MAXN];
+    pthread_t th[MAXN];
+    float *ref = malloc(EX_LEN * sizeof *ref), *third = malloc(EX_LEN * sizeof *third);
+    memset(qs, 0, sizeof qs);
+    pick_ports(n);
+    for (int r = 0; r < n; r++) {
+        qs[r].p = (peer){.rank = r, .size = n, .codec = codec, .seg_bytes = 65536};
+        qs[r].skip_exact = skip_exact;
+        for (int k = 0; k < 3; k++) {
+            qs[r].v[k] = malloc(EX_LEN * sizeof(float));
+            pl_test_fill(qs[r].v[k], EX_LEN, (unsigned)(40 * r + k), -1, 1);
+        }
+        for (size_t i = 0; i < EX_LEN; i++) /* rank-order float sum of b */
+            ref[i] = r ? ref[i] + qs[r].v[1][i] : qs[r].v[1][i];
+    }
+    for (int r = 0; r < n; r++)
+        pthread_create(&th[r], NULL, ex_main, &qs[r]);
+    for (int r = 0; r < n; r++)
+        pthread_join(th[r], NULL);
+    for (int r = 0; r < n; r++) {
+        PL_CHECK(qs[r].rc == 0, "exact %s N=%d rank %d: %s", codec, n, r, qs[r].p.err.msg);
+        PL_CHECK(skip_exact || !memcmp(qs[r].v[1], ref, EX_LEN * sizeof *ref),
+                 "exact %s N=%d rank %d: exact all-reduce is not the rank-order float sum", codec, n, r);
+        PL_CHECK(!memcmp(qs[r].v[0], qs[0].v[0], EX_LEN * sizeof(float)) &&
+                     !memcmp(qs[r].v[2], qs[0].v[2], EX_LEN * sizeof(float)),
+                 "exact %s N=%d: rank %d's compressed results differ from rank 0's", codec, n, r);
+    }
+    memcpy(third, qs[0].v[2], EX_LEN * sizeof *third);
+    for (int r = 0; r < n; r++) {
+        pl_transport_close(qs[r].p.t);
+        for (int k = 0; k < 3; k++)
+            free(qs[r].v[k]);
+    }
+    free(ref);
+    return third;
+}
+
+/* The exact call is exact, and leaves the compressed calls' codec state
+ * alone: the third (compressed) result is the same with or without it. */
+static void check_exact(int n, const char *codec)
+{
+    float *with = run_exact(n, codec, 0), *without = run_exact(n, codec, 1);
+    PL_CHECK(!memcmp(with, without, EX_LEN * sizeof *with),
+             "exact %s N=%d: an exact call in between changed the next compressed result", codec, n);
+    free(with);
+    free(without);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -382,6 +460,9 @@ int main(void)
     check_allreduce(4, "qsgd8", 0, 0.35, 4);
     check_allreduce(2, "qsgd4:16", 0, 0.9, 4);
     check_allreduce(3, "topk:1", 8192, 0, 4); /* every element sent: exact */
+    check_exact(3, "qsgd8");
+    check_exact(2, "topk:0.1");
+    check_exact(2, "none");
     check_topk(2, 1000, 0.1);
     check_topk(3, 1000, 0.25);
     check_broadcast();

@@ -6,7 +6,7 @@
  * rank 0 at start) and a barrier. The backend is selected by URL:
  *
  *   tcp://HOST:PORT,HOST:PORT,...   direct TCP mesh; peer i listens on entry i
- *   amqp:// , amqps://              a broker (not implemented yet)
+ *   amqp:// , amqps://              a RabbitMQ broker (docs/rabbitmq.md)
  *
  * Guarantees of every backend:
  *   - all-reduce results are BIT-IDENTICAL on every peer: each chunk of the
@@ -97,6 +97,18 @@ int pl_transport_open(const pl_transport_opts *o, pl_transport **out, pl_err *er
  * of data are unspecified and the step must be discarded. */
 int pl_transport_allreduce_sum(pl_transport *t, float *data, size_t n, uint64_t step,
                                pl_xfer_stats *stats, pl_err *err);
+
+/* The same SUM, never compressed: whatever the handle's codec, every
+ * contribution and every result travels as raw float32 (codec none on the
+ * wire), so data ends as the rank-order float sum ((x0 + x1) + x2) + ...
+ * bit-identical on every peer, with the same bounded waits and message
+ * checks. For small exact values that share the handle with compressed
+ * gradients: sample counts, loss sums, evaluation counts, batch-norm
+ * buffers. Calls of both kinds may be interleaved on one handle (each with
+ * its own, increasing step); an exact call leaves the codec state of the
+ * compressed one (top-k residuals, QSGD call counts) untouched. */
+int pl_transport_allreduce_sum_exact(pl_transport *t, float *data, size_t n, uint64_t step,
+                                     pl_xfer_stats *stats, pl_err *err);
 
 /* Copy buf[0..len) of peer `root` into buf on every peer (exact bytes). */
 int pl_transport_broadcast(pl_transport *t, void *buf, size_t len, int root, uint64_t step,

@@ -12,6 +12,9 @@
  *            others; each adds the N contributions of a piece in rank order.
  * A lossy codec is applied to every contribution, the peer's own included
  * (it adds the decoded bytes it sent), so all peers add identical values.
+ * An exact call (and codec none) sends raw float32 behind a codec header and
+ * adds in plain loops; exact and compressed calls each keep their own plan
+ * (pieces, codec state), so interleaving them loses no codec state.
  *
  * Messages are matched by (type, step); messages of a later step or of
  * another collective wait in a list, older ones and other runs' are dropped
@@ -35,6 +38,22 @@
 #define HDR PL_WIRE_HEADER_SIZE
 #define MAX_PEERS 1024
 
+/* The all-reduce plan of one kind of call (compressed or exact) for vectors
+ * of n floats cut into k pieces. Each kind keeps its own, so a codec's state
+ * (top-k residual, QSGD call count) survives interleaved exact calls. */
+typedef struct ar_plan {
+    pl_codec_cfg codec;             /* of every piece; none: raw float32 */
+    size_t n, max_elems;
+    uint32_t k;
+    size_t *poff, *pcnt, *own_off;
+    int *powner;                    /* owner rank, or -1 (fanout: everyone) */
+    pl_amqp_msg **slot;             /* [k * size + sender] received contributions */
+    uint8_t *own;                   /* lossy codecs: own encoded pieces */
+    float *acc;                     /* [max_elems] */
+    pl_codec *enc_grad, *enc_red;
+    pl_wire_dedup *dd_grad, *dd_red;
+} ar_plan;
+
 typedef struct amqp_tr {
     pl_amqp_url u;
     pl_amqp_conn c;
@@ -50,22 +69,14 @@ typedef struct amqp_tr {
     unsigned char *returned;        /* [size] see pl_amqp_conn.returned */
     pl_amqp_msg *later, *later_tail; /* messages for a later call */
     uint64_t done_step[PL_WIRE_TYPE_COUNT_];
-    pl_codec_cfg codec;
+    pl_codec_cfg codec;             /* the handle's all-reduce codec */
     uint64_t seed;
     uint8_t *sendbuf;               /* HDR + chunk bytes */
-    /* all-reduce plan for vectors of plan_n floats (plan_k pieces) */
-    size_t plan_n, max_elems;
-    uint32_t plan_k;
-    size_t *poff, *pcnt, *own_off;
-    int *powner;                    /* owner rank, or -1 (fanout: everyone) */
-    pl_amqp_msg **slot;             /* [k * size + sender] received contributions */
-    uint8_t *own;                   /* lossy codecs: own encoded pieces */
-    float *acc;                     /* [max_elems] */
-    pl_codec *enc_grad, *enc_red;
-    pl_wire_dedup *dd_grad, *dd_red;
+    ar_plan plans[2];               /* [0] compressed (codec), [1] exact (none) */
+    ar_plan *p;                     /* the current all-reduce's plan */
 } amqp_tr;
 
-static int lossy(const amqp_tr *t) { return t->codec.id != PL_CODEC_NONE; }
+static int lossy(const ar_plan *p) { return p->codec.id != PL_CODEC_NONE; }
 
 /* --- receiving --- */
 
@@ -210,7 +221,7 @@ static int next_msg(amqp_tr *t, unsigned mask, uint64_t step, pl_wire_dedup *con
                 deadline = t->heard[r] + t->timeout_ms * 1e-3;
         if (now >= deadline)
             return timeout_error(t, mask, step, now, err);
-        rc = pl_amqp_pump(&t->c, deadline, err);
+        rc = pl_amqp_pump(&t->c, deadline, 1, err);
         t->c.st->wait_s += pl_tr_now() - now;
         if (rc < 0)
             return pl_err_wrap(err, rc, "rank %d, step %" PRIu64, t->rank, step);
@@ -296,7 +307,7 @@ static int end(amqp_tr *t, int rc, unsigned types, uint64_t step, pl_err *err)
             rc = pl_err_set(err, PL_ERR_IO, "rank %d, step %" PRIu64 ": broker %s confirmed %" PRIu64
                             " of %" PRIu64 " messages within the peer timeout", t->rank, step, t->c.where,
                             t->c.acked, t->c.published);
-        else if ((p = pl_amqp_pump(&t->c, deadline, err)) < 0)
+        else if ((p = pl_amqp_pump(&t->c, deadline, 0, err)) < 0)
             rc = p;
     }
     if (!rc)
@@ -314,7 +325,7 @@ static int end(amqp_tr *t, int rc, unsigned types, uint64_t step, pl_err *err)
 
 /* --- barrier and broadcast --- */
 
-static int amqp_barrier(void *impl, uint64_t step, pl_xfer_stats *st, pl_err *err)
+static int barrier_run(void *impl, uint64_t step, pl_xfer_stats *st, pl_err *err)
 {
     amqp_tr *t = impl;
     int rc = begin(t, st, "barrier", step, err);
@@ -386,8 +397,8 @@ static int bcast_recv(amqp_tr *t, uint8_t *buf, size_t len, int root, uint32_t k
     return rc;
 }
 
-static int amqp_broadcast(void *impl, void *buf, size_t len, int root, uint64_t step,
-                          pl_xfer_stats *st, pl_err *err)
+static int broadcast_run(void *impl, void *buf, size_t len, int root, uint64_t step,
+                         pl_xfer_stats *st, pl_err *err)
 {
     amqp_tr *t = impl;
     int rc = begin(t, st, "broadcast", step, err);
@@ -402,40 +413,34 @@ static int amqp_broadcast(void *impl, void *buf, size_t len, int root, uint64_t 
 
 /* --- all-reduce --- */
 
-static void free_plan(amqp_tr *t)
+static void free_plan(const amqp_tr *t, ar_plan *p)
 {
-    if (t->slot)
-        for (size_t i = 0; i < (size_t)t->plan_k * (size_t)t->size; i++)
-            pl_amqp_msg_free(t->slot[i]);
-    free(t->slot);
-    free(t->poff);
-    free(t->pcnt);
-    free(t->own_off);
-    free(t->powner);
-    free(t->own);
-    free(t->acc);
-    pl_codec_destroy(t->enc_grad);
-    pl_codec_destroy(t->enc_red);
-    pl_wire_dedup_destroy(t->dd_grad);
-    pl_wire_dedup_destroy(t->dd_red);
-    t->slot = NULL;
-    t->poff = t->pcnt = t->own_off = NULL;
-    t->powner = NULL;
-    t->own = NULL;
-    t->acc = NULL;
-    t->enc_grad = t->enc_red = NULL;
-    t->dd_grad = t->dd_red = NULL;
-    t->plan_n = 0;
-    t->plan_k = 0;
+    if (p->slot)
+        for (size_t i = 0; i < (size_t)p->k * (size_t)t->size; i++)
+            pl_amqp_msg_free(p->slot[i]);
+    free(p->slot);
+    free(p->poff);
+    free(p->pcnt);
+    free(p->own_off);
+    free(p->powner);
+    free(p->own);
+    free(p->acc);
+    pl_codec_destroy(p->enc_grad);
+    pl_codec_destroy(p->enc_red);
+    pl_wire_dedup_destroy(p->dd_grad);
+    pl_wire_dedup_destroy(p->dd_red);
+    pl_codec_cfg codec = p->codec;
+    memset(p, 0, sizeof *p);
+    p->codec = codec;
 }
 
 /* Largest element count whose encoded payload fits in one message. */
-static size_t piece_elems(const amqp_tr *t, size_t n)
+static size_t piece_elems(const amqp_tr *t, const ar_plan *p, size_t n)
 {
     size_t lo = 1, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo + 1) / 2;
-        if (pl_codec_max_bytes(&t->codec, mid) <= t->u.chunk)
+        if (pl_codec_max_bytes(&p->codec, mid) <= t->u.chunk)
             lo = mid;
         else
             hi = mid - 1;
@@ -443,154 +448,195 @@ static size_t piece_elems(const amqp_tr *t, size_t n)
     return lo;
 }
 
-/* Cut [lo, hi) into pieces of at most t->max_elems for `owner` (count only
- * when t->poff is NULL). */
-static void cut(amqp_tr *t, size_t lo, size_t hi, int owner, uint32_t *k)
+/* Cut [lo, hi) into pieces of at most p->max_elems for `owner` (count only
+ * when p->poff is NULL). */
+static void cut(ar_plan *p, size_t lo, size_t hi, int owner, uint32_t *k)
 {
-    for (size_t off = lo; off < hi; off += t->max_elems) {
-        if (t->poff) {
-            t->poff[*k] = off;
-            t->pcnt[*k] = hi - off < t->max_elems ? hi - off : t->max_elems;
-            t->powner[*k] = owner;
+    for (size_t off = lo; off < hi; off += p->max_elems) {
+        if (p->poff) {
+            p->poff[*k] = off;
+            p->pcnt[*k] = hi - off < p->max_elems ? hi - off : p->max_elems;
+            p->powner[*k] = owner;
         }
         (*k)++;
     }
 }
 
-static void cut_all(amqp_tr *t, size_t n, uint32_t *k)
+static void cut_all(const amqp_tr *t, ar_plan *p, size_t n, uint32_t *k)
 {
     *k = 0;
     if (t->u.pattern == PL_AMQP_FANOUT)
-        cut(t, 0, n, -1, k);
+        cut(p, 0, n, -1, k);
     else
         for (int r = 0; r < t->size; r++)
-            cut(t, n * (size_t)r / (size_t)t->size, n * (size_t)(r + 1) / (size_t)t->size, r, k);
+            cut(p, n * (size_t)r / (size_t)t->size, n * (size_t)(r + 1) / (size_t)t->size, r, k);
 }
 
-static int make_plan(amqp_tr *t, size_t n, pl_err *err)
+/* Codecs and dedup maps of a plan whose pieces are cut. */
+static int plan_state(amqp_tr *t, ar_plan *p, size_t n, pl_err *err)
 {
-    if (t->plan_n == n)
+    uint32_t k = p->k;
+    for (uint32_t i = 0; i < k; i++)
+        p->own_off[i + 1] = p->own_off[i] + pl_codec_max_bytes(&p->codec, p->pcnt[i]);
+    int rc = PL_OK;
+    if (lossy(p) && !(p->own = malloc(p->own_off[k])))
+        rc = pl_err_set(err, PL_ERR_NOMEM, "amqp: out of memory (%zu bytes of encoded pieces)", p->own_off[k]);
+    uint64_t seed = t->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(t->rank + 1));
+    if (!rc && lossy(p))
+        rc = pl_codec_create(&p->codec, n, seed, &p->enc_grad, err);
+    if (!rc && lossy(p))
+        rc = pl_codec_create(&p->codec, n, seed ^ 0x5bd1e995u, &p->enc_red, err);
+    if (!rc)
+        rc = pl_wire_dedup_create((uint32_t)t->size, k, &p->dd_grad, err);
+    if (!rc)
+        rc = pl_wire_dedup_create((uint32_t)t->size, k, &p->dd_red, err);
+    return rc;
+}
+
+static int make_plan(amqp_tr *t, ar_plan *p, size_t n, pl_err *err)
+{
+    if (p->n == n)
         return PL_OK;
-    free_plan(t);
-    if (pl_codec_max_bytes(&t->codec, 1) > t->u.chunk)
+    free_plan(t, p);
+    if (pl_codec_max_bytes(&p->codec, 1) > t->u.chunk)
         return pl_err_set(err, PL_ERR_ARG, "amqp: chunk=%zu bytes cannot hold one encoded element",
                           t->u.chunk);
-    t->max_elems = piece_elems(t, n);
+    p->max_elems = piece_elems(t, p, n);
     uint32_t k;
-    cut_all(t, n, &k);
-    t->poff = calloc(k, sizeof *t->poff);
-    t->pcnt = calloc(k, sizeof *t->pcnt);
-    t->own_off = calloc(k + 1, sizeof *t->own_off);
-    t->powner = calloc(k, sizeof *t->powner);
-    t->slot = calloc((size_t)k * (size_t)t->size, sizeof *t->slot);
-    t->acc = malloc(t->max_elems * sizeof *t->acc);
-    if (!t->poff || !t->pcnt || !t->own_off || !t->powner || !t->slot || !t->acc) {
-        free_plan(t);
+    cut_all(t, p, n, &k);
+    p->poff = calloc(k, sizeof *p->poff);
+    p->pcnt = calloc(k, sizeof *p->pcnt);
+    p->own_off = calloc(k + 1, sizeof *p->own_off);
+    p->powner = calloc(k, sizeof *p->powner);
+    p->slot = calloc((size_t)k * (size_t)t->size, sizeof *p->slot);
+    p->acc = malloc(p->max_elems * sizeof *p->acc);
+    if (!p->poff || !p->pcnt || !p->own_off || !p->powner || !p->slot || !p->acc) {
+        free_plan(t, p);
         return pl_err_set(err, PL_ERR_NOMEM, "amqp: out of memory planning an all-reduce of %zu floats", n);
     }
-    cut_all(t, n, &t->plan_k);
-    for (uint32_t i = 0; i < k; i++)
-        t->own_off[i + 1] = t->own_off[i] + pl_codec_max_bytes(&t->codec, t->pcnt[i]);
-    int rc = PL_OK;
-    if (lossy(t) && !(t->own = malloc(t->own_off[k])))
-        rc = pl_err_set(err, PL_ERR_NOMEM, "amqp: out of memory (%zu bytes of encoded pieces)", t->own_off[k]);
-    uint64_t seed = t->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(t->rank + 1));
-    if (!rc)
-        rc = pl_codec_create(&t->codec, n, seed, &t->enc_grad, err);
-    if (!rc)
-        rc = pl_codec_create(&t->codec, n, seed ^ 0x5bd1e995u, &t->enc_red, err);
-    if (!rc)
-        rc = pl_wire_dedup_create((uint32_t)t->size, k, &t->dd_grad, err);
-    if (!rc)
-        rc = pl_wire_dedup_create((uint32_t)t->size, k, &t->dd_red, err);
+    cut_all(t, p, n, &p->k);
+    int rc = plan_state(t, p, n, err);
     if (rc) {
-        free_plan(t);
+        free_plan(t, p);
         return rc;
     }
-    t->plan_n = n;
+    p->n = n;
     return PL_OK;
 }
 
-/* Encode piece i of data into sendbuf + HDR; lossy: keep a copy as our own
- * contribution. */
+/* Encode piece i of x into sendbuf + HDR: raw float32 behind a codec header
+ * (no OpenMP: with several peers per core, idle OpenMP workers spinning
+ * after every small parallel region starve the broker), or through `enc`;
+ * lossy GRAD pieces are kept as our own contribution. */
 static int encode_piece(amqp_tr *t, pl_codec *enc, const float *x, uint32_t i, size_t *len, pl_err *err)
 {
-    int rc = pl_codec_encode(enc, x, t->pcnt[i], t->poff[i], t->sendbuf + HDR, t->u.chunk, len, err);
-    if (!rc && lossy(t) && enc == t->enc_grad)
-        memcpy(t->own + t->own_off[i], t->sendbuf + HDR, *len);
+    ar_plan *p = t->p;
+    uint8_t *out = t->sendbuf + HDR;
+    if (!lossy(p)) {
+        pl_codec_write_header(&p->codec, p->pcnt[i], out);
+        memcpy(out + PL_CODEC_HEADER_SIZE, x, p->pcnt[i] * sizeof *x);
+        *len = PL_CODEC_HEADER_SIZE + p->pcnt[i] * sizeof *x;
+        return PL_OK;
+    }
+    int rc = pl_codec_encode(enc, x, p->pcnt[i], p->poff[i], out, t->u.chunk, len, err);
+    if (!rc && enc == p->enc_grad)
+        memcpy(p->own + p->own_off[i], out, *len);
     return rc;
+}
+
+/* The floats of a raw payload for piece i (header already checked), or NULL
+ * with err naming what was expected. */
+static const float *raw_floats(amqp_tr *t, const pl_amqp_msg *m, uint32_t i, pl_err *err)
+{
+    size_t cnt = t->p->pcnt[i], len = m->len - HDR;
+    uint8_t want[PL_CODEC_HEADER_SIZE];
+    pl_codec_write_header(&t->p->codec, cnt, want);
+    if (len == PL_CODEC_HEADER_SIZE + cnt * sizeof(float) && !memcmp(m->body + HDR, want, sizeof want))
+        return (const float *)(const void *)(m->body + HDR + PL_CODEC_HEADER_SIZE);
+    pl_err_set(err, PL_ERR_FORMAT, "a %zu-byte payload, expected a float32 codec header for %zu elements "
+               "and %zu bytes", len, cnt, PL_CODEC_HEADER_SIZE + cnt * sizeof(float));
+    return NULL;
+}
+
+/* acc += (or =, for rank 0) rank r's contribution to piece i. */
+static int add_contribution(amqp_tr *t, const float *data, uint32_t i, int r, pl_err *err)
+{
+    ar_plan *p = t->p;
+    size_t cnt = p->pcnt[i];
+    pl_amqp_msg *m = r == t->rank ? NULL : p->slot[(size_t)i * (size_t)t->size + (size_t)r];
+    if (lossy(p)) {
+        const uint8_t *b = m ? m->body + HDR : p->own + p->own_off[i];
+        size_t len = m ? m->len - HDR : p->own_off[i + 1] - p->own_off[i];
+        return r == 0 ? pl_codec_decode(&p->codec, b, len, p->acc, cnt, err)
+                      : pl_codec_decode_add(&p->codec, b, len, p->acc, cnt, err);
+    }
+    const float *x = m ? raw_floats(t, m, i, err) : data + p->poff[i];
+    if (!x)
+        return PL_ERR_FORMAT;
+    if (r == 0)
+        memcpy(p->acc, x, cnt * sizeof *x);
+    else
+        for (size_t j = 0; j < cnt; j++)
+            p->acc[j] += x[j];
+    return PL_OK;
 }
 
 /* acc = contributions of piece i added in rank order 0..N-1. */
 static int reduce_piece(amqp_tr *t, const float *data, uint32_t i, uint64_t step, pl_err *err)
 {
-    size_t cnt = t->pcnt[i];
+    int rc = PL_OK;
+    for (int r = 0; !rc && r < t->size; r++)
+        if ((rc = add_contribution(t, data, i, r, err)))
+            pl_err_wrap(err, rc, "rank %d, all-reduce step %" PRIu64 ": piece %u from rank %d", t->rank,
+                        step, i, r);
     for (int r = 0; r < t->size; r++) {
-        int rc;
-        if (r == t->rank && !lossy(t)) {
-            const float *x = data + t->poff[i];
-            if (r == 0)
-                memcpy(t->acc, x, cnt * sizeof *x);
-            else
-                for (size_t j = 0; j < cnt; j++)
-                    t->acc[j] += x[j];
-            continue;
-        }
-        pl_amqp_msg *m = r == t->rank ? NULL : t->slot[(size_t)i * (size_t)t->size + (size_t)r];
-        const uint8_t *p = m ? m->body + HDR : t->own + t->own_off[i];
-        size_t len = m ? m->len - HDR : t->own_off[i + 1] - t->own_off[i];
-        rc = r == 0 ? pl_codec_decode(&t->codec, p, len, t->acc, cnt, err)
-                    : pl_codec_decode_add(&t->codec, p, len, t->acc, cnt, err);
-        if (rc)
-            return pl_err_wrap(err, rc, "rank %d, all-reduce step %" PRIu64 ": piece %u from rank %d",
-                               t->rank, step, i, r);
+        pl_amqp_msg_free(t->p->slot[(size_t)i * (size_t)t->size + (size_t)r]);
+        t->p->slot[(size_t)i * (size_t)t->size + (size_t)r] = NULL;
     }
-    for (int r = 0; r < t->size; r++) {
-        pl_amqp_msg_free(t->slot[(size_t)i * (size_t)t->size + (size_t)r]);
-        t->slot[(size_t)i * (size_t)t->size + (size_t)r] = NULL;
-    }
-    return PL_OK;
+    return rc;
 }
 
 /* Piece i has every contribution: reduce it; scatter: publish the result. */
 static int complete_piece(amqp_tr *t, float *data, uint32_t i, uint64_t step, pl_err *err)
 {
+    ar_plan *p = t->p;
     int rc = reduce_piece(t, data, i, step, err);
-    float *x = data + t->poff[i];
+    float *x = data + p->poff[i];
     if (rc || t->u.pattern == PL_AMQP_FANOUT || t->size == 1) {
         if (!rc)
-            memcpy(x, t->acc, t->pcnt[i] * sizeof *x);
+            memcpy(x, p->acc, p->pcnt[i] * sizeof *x);
         return rc;
     }
     size_t len;
-    rc = encode_piece(t, t->enc_red, t->acc, i, &len, err);
-    if (!rc && lossy(t))
-        rc = pl_codec_decode(&t->codec, t->sendbuf + HDR, len, x, t->pcnt[i], err);
+    rc = encode_piece(t, p->enc_red, p->acc, i, &len, err);
+    if (!rc && lossy(p))
+        rc = pl_codec_decode(&p->codec, t->sendbuf + HDR, len, x, p->pcnt[i], err);
     else if (!rc)
-        memcpy(x, t->acc, t->pcnt[i] * sizeof *x);
-    pl_wire_header h = {.type = PL_WIRE_REDUCED, .codec = (uint8_t)t->codec.id, .step = step,
-                        .chunk_index = i, .chunk_count = t->plan_k, .elem_offset = t->poff[i],
-                        .elem_count = t->pcnt[i]};
+        memcpy(x, p->acc, p->pcnt[i] * sizeof *x);
+    pl_wire_header h = {.type = PL_WIRE_REDUCED, .codec = (uint8_t)p->codec.id, .step = step,
+                        .chunk_index = i, .chunk_count = p->k, .elem_offset = p->poff[i],
+                        .elem_count = p->pcnt[i]};
     return rc ? rc : send_msg(t, &h, len, -1, err);
 }
 
 static int send_contributions(amqp_tr *t, float *data, uint64_t step, uint32_t *mine, pl_err *err)
 {
+    ar_plan *p = t->p;
     int rc = PL_OK;
     *mine = 0;
-    for (uint32_t i = 0; !rc && i < t->plan_k; i++) {
-        int owner = t->powner[i];
+    for (uint32_t i = 0; !rc && i < p->k; i++) {
+        int owner = p->powner[i];
         size_t len;
         if (owner == t->rank || owner < 0)
             (*mine)++;
-        if (owner == t->rank && !lossy(t))
+        if (owner == t->rank && !lossy(p))
             continue;
-        rc = encode_piece(t, t->enc_grad, data + t->poff[i], i, &len, err);
+        rc = encode_piece(t, p->enc_grad, data + p->poff[i], i, &len, err);
         if (rc || owner == t->rank)
             continue;
-        pl_wire_header h = {.type = PL_WIRE_GRAD, .codec = (uint8_t)t->codec.id, .step = step,
-                            .chunk_index = i, .chunk_count = t->plan_k, .elem_offset = t->poff[i],
-                            .elem_count = t->pcnt[i]};
+        pl_wire_header h = {.type = PL_WIRE_GRAD, .codec = (uint8_t)p->codec.id, .step = step,
+                            .chunk_index = i, .chunk_count = p->k, .elem_offset = p->poff[i],
+                            .elem_count = p->pcnt[i]};
         rc = send_msg(t, &h, len, owner, err);
     }
     return rc;
@@ -599,37 +645,57 @@ static int send_contributions(amqp_tr *t, float *data, uint64_t step, uint32_t *
 /* A checked message of a genuine peer that does not fit the plan. */
 static int misfit(amqp_tr *t, const pl_wire_header *h, uint64_t step, pl_err *err)
 {
+    const ar_plan *p = t->p;
     uint32_t i = h->chunk_index;
     return pl_err_set(err, PL_ERR_FORMAT, "rank %d, all-reduce step %" PRIu64 ": rank %u sent %s piece %u/%u "
-                      "(elements %" PRIu64 "+%" PRIu64 ", codec %s), expected piece %u of %u for %s "
-                      "(same length, codec, pattern and chunk= on every peer?)", t->rank, step, h->sender,
-                      pl_wire_type_name(h->type), i, h->chunk_count, h->elem_offset, h->elem_count,
-                      pl_codec_name(h->codec), i, t->plan_k,
-                      i < t->plan_k && t->powner[i] >= 0 ? "its owner" : "every peer");
+                      "(elements %" PRIu64 "+%" PRIu64 ", codec %s), expected piece %u of %u with codec %s "
+                      "for %s (same length, codec, pattern, chunk= and exact/compressed call on every "
+                      "peer?)", t->rank, step, h->sender, pl_wire_type_name(h->type), i, h->chunk_count,
+                      h->elem_offset, h->elem_count, pl_codec_name(h->codec), i, p->k,
+                      pl_codec_name(p->codec.id), i < p->k && p->powner[i] >= 0 ? "its owner" : "every peer");
+}
+
+/* A result piece from its owner: decode (or copy) it into data. */
+static int take_result(amqp_tr *t, float *data, const pl_amqp_msg *m, uint32_t i, uint32_t s,
+                       uint64_t step, pl_err *err)
+{
+    ar_plan *p = t->p;
+    int rc = PL_OK;
+    if (lossy(p)) {
+        rc = pl_codec_decode(&p->codec, m->body + HDR, m->len - HDR, data + p->poff[i], p->pcnt[i], err);
+    } else {
+        const float *x = raw_floats(t, m, i, err);
+        if (x)
+            memcpy(data + p->poff[i], x, p->pcnt[i] * sizeof *x);
+        else
+            rc = PL_ERR_FORMAT;
+    }
+    if (rc)
+        pl_err_wrap(err, rc, "rank %d, all-reduce step %" PRIu64 ": result piece %u from rank %u", t->rank,
+                    step, i, s);
+    return rc;
 }
 
 static int accept_piece(amqp_tr *t, float *data, pl_amqp_msg *m, const pl_wire_header *h,
                         uint64_t step, uint32_t *left, pl_err *err)
 {
+    ar_plan *p = t->p;
     uint32_t i = h->chunk_index, s = h->sender;
-    int fits = h->chunk_count == t->plan_k && i < t->plan_k && h->elem_offset == t->poff[i] &&
-               h->elem_count == t->pcnt[i] && h->codec == (uint8_t)t->codec.id;
-    int owner = fits ? t->powner[i] : -2;
+    int fits = h->chunk_count == p->k && i < p->k && h->elem_offset == p->poff[i] &&
+               h->elem_count == p->pcnt[i] && h->codec == (uint8_t)p->codec.id;
+    int owner = fits ? p->powner[i] : -2;
     if (h->type == PL_WIRE_GRAD && fits && (owner == t->rank || owner == -1)) {
-        t->slot[(size_t)i * (size_t)t->size + s] = m;
+        p->slot[(size_t)i * (size_t)t->size + s] = m;
         t->need[s]--;
         for (int r = 0; r < t->size; r++)
-            if (r != t->rank && !t->slot[(size_t)i * (size_t)t->size + (size_t)r])
+            if (r != t->rank && !p->slot[(size_t)i * (size_t)t->size + (size_t)r])
                 return PL_OK;
         (*left)--;
         return complete_piece(t, data, i, step, err);
     }
     int rc;
     if (h->type == PL_WIRE_REDUCED && fits && owner == (int)s) {
-        rc = pl_codec_decode(&t->codec, m->body + HDR, m->len - HDR, data + t->poff[i], t->pcnt[i], err);
-        if (rc)
-            pl_err_wrap(err, rc, "rank %d, all-reduce step %" PRIu64 ": result piece %u from rank %u",
-                        t->rank, step, i, s);
+        rc = take_result(t, data, m, i, s, step, err);
         t->need[s]--;
     } else {
         rc = misfit(t, h, step, err);
@@ -640,22 +706,23 @@ static int accept_piece(amqp_tr *t, float *data, pl_amqp_msg *m, const pl_wire_h
 
 static int reduce_all(amqp_tr *t, float *data, uint64_t step, pl_err *err)
 {
+    ar_plan *p = t->p;
     uint32_t mine;
-    pl_wire_dedup_reset(t->dd_grad);
-    pl_wire_dedup_reset(t->dd_red);
+    pl_wire_dedup_reset(p->dd_grad);
+    pl_wire_dedup_reset(p->dd_red);
     int rc = send_contributions(t, data, step, &mine, err);
     for (int r = 0; r < t->size; r++) {
         uint32_t theirs = 0;
-        for (uint32_t i = 0; t->u.pattern == PL_AMQP_SCATTER && i < t->plan_k; i++)
-            theirs += t->powner[i] == r;
+        for (uint32_t i = 0; t->u.pattern == PL_AMQP_SCATTER && i < p->k; i++)
+            theirs += p->powner[i] == r;
         t->need[r] = r == t->rank ? 0 : mine + theirs;
     }
     pl_wire_dedup *dd[PL_WIRE_TYPE_COUNT_] = {0};
-    dd[PL_WIRE_GRAD] = t->dd_grad;
-    dd[PL_WIRE_REDUCED] = t->dd_red;
+    dd[PL_WIRE_GRAD] = p->dd_grad;
+    dd[PL_WIRE_REDUCED] = p->dd_red;
     unsigned mask = (1u << PL_WIRE_GRAD) | (1u << PL_WIRE_REDUCED);
     uint32_t left = mine;
-    for (uint32_t i = 0; !rc && t->size == 1 && i < t->plan_k; i++)
+    for (uint32_t i = 0; !rc && t->size == 1 && i < p->k; i++)
         rc = complete_piece(t, data, i, step, err);
     for (;;) {
         int waiting = 0;
@@ -672,25 +739,54 @@ static int reduce_all(amqp_tr *t, float *data, uint64_t step, pl_err *err)
     return rc;
 }
 
-static int amqp_allreduce(void *impl, float *data, size_t n, uint64_t step, pl_xfer_stats *st,
-                          pl_err *err)
+static int allreduce_run(void *impl, float *data, size_t n, uint64_t step, int exact,
+                         pl_xfer_stats *st, pl_err *err)
 {
     amqp_tr *t = impl;
     int rc = begin(t, st, "all-reduce", step, err);
     if (rc)
         return rc;
+    t->p = &t->plans[exact ? 1 : 0];
     if (n > PL_CODEC_MAX_N)
         rc = pl_err_set(err, PL_ERR_ARG, "amqp all-reduce: %zu floats (at most %zu)", n, PL_CODEC_MAX_N);
     if (!rc && n > 0)
-        rc = make_plan(t, n, err);
+        rc = make_plan(t, t->p, n, err);
     if (!rc && n > 0)
         rc = reduce_all(t, data, step, err);
-    if (rc && t->slot)
-        for (size_t i = 0; i < (size_t)t->plan_k * (size_t)t->size; i++) {
-            pl_amqp_msg_free(t->slot[i]);
-            t->slot[i] = NULL;
+    if (rc && t->p->slot)
+        for (size_t i = 0; i < (size_t)t->p->k * (size_t)t->size; i++) {
+            pl_amqp_msg_free(t->p->slot[i]);
+            t->p->slot[i] = NULL;
         }
     return end(t, rc, (1u << PL_WIRE_GRAD) | (1u << PL_WIRE_REDUCED), step, err);
+}
+
+/* --- the collectives: stats pointers live only for the call --- */
+
+static int amqp_allreduce(void *impl, float *data, size_t n, uint64_t step, int exact,
+                          pl_xfer_stats *st, pl_err *err)
+{
+    amqp_tr *t = impl;
+    int rc = allreduce_run(t, data, n, step, exact, st, err);
+    t->c.st = &t->c.idle_st; /* the caller's stats end with the call */
+    return rc;
+}
+
+static int amqp_broadcast(void *impl, void *buf, size_t len, int root, uint64_t step,
+                          pl_xfer_stats *st, pl_err *err)
+{
+    amqp_tr *t = impl;
+    int rc = broadcast_run(t, buf, len, root, step, st, err);
+    t->c.st = &t->c.idle_st; /* the caller's stats end with the call */
+    return rc;
+}
+
+static int amqp_barrier(void *impl, uint64_t step, pl_xfer_stats *st, pl_err *err)
+{
+    amqp_tr *t = impl;
+    int rc = barrier_run(t, step, st, err);
+    t->c.st = &t->c.idle_st; /* the caller's stats end with the call */
+    return rc;
 }
 
 /* --- open / close --- */
@@ -700,13 +796,13 @@ static void amqp_close(void *impl)
     amqp_tr *t = impl;
     if (!t)
         return;
-    t->c.st = &t->scratch;
-    pl_amqp_conn_close(&t->c);
     for (pl_amqp_msg *m = t->later, *n; m; m = n) {
         n = m->next;
         pl_amqp_msg_free(m);
     }
-    free_plan(t);
+    free_plan(t, &t->plans[0]);
+    free_plan(t, &t->plans[1]);
+    pl_amqp_conn_close(&t->c);
     free(t->heard);
     free(t->need);
     free(t->returned);
@@ -760,7 +856,7 @@ static int handshake(amqp_tr *t, int connect_ms, pl_err *err)
             resend = now + 0.1;
         t->c.returned_rank = -1;
         if (!rc)
-            rc = pl_amqp_pump(&t->c, resend < deadline ? resend : deadline, err);
+            rc = pl_amqp_pump(&t->c, resend < deadline ? resend : deadline, 1, err);
         rc = rc < 0 ? rc : PL_OK;
         pl_amqp_msg *m;
         pl_wire_header h;
@@ -818,21 +914,24 @@ static int amqp_open_common(const pl_transport_opts *o, const char *addr, int tl
         rc = pl_err_set(err, PL_ERR_ARG, "amqp: %d peers (at most %d)", o->size, MAX_PEERS);
     if (!rc)
         rc = pl_codec_parse(o->codec && *o->codec ? o->codec : "none", &t->codec, err);
+    t->plans[0].codec = t->codec;
+    t->plans[1].codec = (pl_codec_cfg){.id = PL_CODEC_NONE};
     t->heard = calloc((size_t)t->size, sizeof *t->heard);
     t->need = calloc((size_t)t->size, sizeof *t->need);
     t->returned = calloc((size_t)t->size, 1);
     t->sendbuf = malloc(HDR + t->u.chunk + 64);
     if (!rc && (!t->heard || !t->need || !t->returned || !t->sendbuf))
         rc = pl_err_set(err, PL_ERR_NOMEM, "amqp: out of memory");
+    int connect_ms = t->u.connect_timeout_s ? t->u.connect_timeout_s * 1000 : o->connect_timeout_ms;
     if (!rc)
-        rc = pl_amqp_conn_open(&t->c, &t->u, t->run, t->rank, pl_tr_now() + o->connect_timeout_ms * 1e-3,
-                               err);
+        rc = pl_amqp_conn_open(&t->c, &t->u, t->run, t->rank, t->timeout_ms * 1e-3,
+                               pl_tr_now() + connect_ms * 1e-3, err);
     t->c.st = &t->scratch;
     t->c.returned = t->returned;
     t->c.nranks = t->size;
     t->joining = 1;
     if (!rc)
-        rc = handshake(t, o->connect_timeout_ms, err);
+        rc = handshake(t, connect_ms, err);
     t->joining = 0;
     if (rc) {
         amqp_close(t);

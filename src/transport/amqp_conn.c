@@ -1,18 +1,29 @@
-/* amqp_conn.c — broker connection, topology, publish with confirms, and the
- * frame pump of the amqp:// transport (rabbitmq-c 0.11). */
+/* amqp_conn.c — broker connections, topology, publish with confirms, the
+ * receiving thread and the event pump of the amqp:// transport (rabbitmq-c
+ * 0.11). */
 #include "transport/amqp_conn.h"
 
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 
 #include "transport/transport_impl.h"
 
 #define FRAME_MAX 131072
+/* Socket buffers: large enough that a peer publishing a multi-MiB message
+ * and the broker delivering one move in few system calls and wake-ups. */
+#define SOCK_BUF (4 << 20)
 
 static struct timeval tv_of(double seconds)
 {
@@ -45,10 +56,11 @@ static int reply_err(pl_amqp_conn *c, amqp_rpc_reply_t r, const char *what, pl_e
     return pl_err_set(err, PL_ERR_IO, "amqp broker %s: %s failed", c->where, what);
 }
 
-static int connect_socket(pl_amqp_conn *c, const pl_amqp_url *u, double deadline, pl_err *err)
+static int connect_socket(pl_amqp_conn *c, amqp_connection_state_t *conn, const pl_amqp_url *u,
+                          double deadline, pl_err *err)
 {
     for (;;) {
-        amqp_socket_t *s = u->tls ? amqp_ssl_socket_new(c->conn) : amqp_tcp_socket_new(c->conn);
+        amqp_socket_t *s = u->tls ? amqp_ssl_socket_new(*conn) : amqp_tcp_socket_new(*conn);
         if (!s)
             return pl_err_set(err, PL_ERR_NOMEM, "amqp broker %s: cannot create a socket", c->where);
         if (u->tls) {
@@ -71,18 +83,16 @@ static int connect_socket(pl_amqp_conn *c, const pl_amqp_url *u, double deadline
             return pl_err_set(err, PL_ERR_IO, "amqp broker %s: cannot connect before the connect "
                               "timeout: %s", c->where, amqp_error_string2(rc));
         nanosleep(&(struct timespec){.tv_nsec = 200000000}, NULL);
-        amqp_destroy_connection(c->conn);
-        c->conn = amqp_new_connection();
-        if (!c->conn)
+        amqp_destroy_connection(*conn);
+        *conn = amqp_new_connection();
+        if (!*conn)
             return pl_err_set(err, PL_ERR_NOMEM, "amqp: out of memory");
     }
 }
 
-static int declare_topology(pl_amqp_conn *c, const char *run, int rank, pl_err *err)
+/* Publishing connection: channel 1 in confirm mode, the run's exchange. */
+static int declare_pub(pl_amqp_conn *c, pl_err *err)
 {
-    char queue[256], key[16];
-    snprintf(queue, sizeof queue, "%s.r%d", c->exchange, rank);
-    snprintf(key, sizeof key, "r%d", rank);
     amqp_channel_open(c->conn, 1);
     int rc = reply_err(c, amqp_get_rpc_reply(c->conn), "opening channel 1", err);
     if (!rc) {
@@ -94,63 +104,222 @@ static int declare_topology(pl_amqp_conn *c, const char *run, int rank, pl_err *
                               0, 0, 1, 0, amqp_empty_table);
         rc = reply_err(c, amqp_get_rpc_reply(c->conn), "declaring exchange", err);
     }
+    return rc;
+}
+
+/* Consuming connection: this rank's exclusive queue, bound and consumed. */
+static int declare_sub(pl_amqp_conn *c, const char *run, int rank, pl_err *err)
+{
+    char queue[256], key[16];
+    snprintf(queue, sizeof queue, "%s.r%d", c->exchange, rank);
+    snprintf(key, sizeof key, "r%d", rank);
+    amqp_channel_open(c->sub, 1);
+    int rc = reply_err(c, amqp_get_rpc_reply(c->sub), "opening the consuming channel", err);
     if (!rc) {
-        amqp_queue_declare(c->conn, 1, amqp_cstring_bytes(queue), 0, 0, 1, 1, amqp_empty_table);
-        rc = reply_err(c, amqp_get_rpc_reply(c->conn), "declaring this peer's queue", err);
+        amqp_queue_declare(c->sub, 1, amqp_cstring_bytes(queue), 0, 0, 1, 1, amqp_empty_table);
+        rc = reply_err(c, amqp_get_rpc_reply(c->sub), "declaring this peer's queue", err);
         if (rc)
             pl_err_wrap(err, rc, "run '%s' rank %d (is another peer of this run using rank %d?)", run,
                         rank, rank);
     }
     if (!rc) {
-        amqp_queue_bind(c->conn, 1, amqp_cstring_bytes(queue), amqp_cstring_bytes(c->exchange),
+        amqp_queue_bind(c->sub, 1, amqp_cstring_bytes(queue), amqp_cstring_bytes(c->exchange),
                         amqp_cstring_bytes(key), amqp_empty_table);
-        rc = reply_err(c, amqp_get_rpc_reply(c->conn), "binding this peer's queue", err);
+        rc = reply_err(c, amqp_get_rpc_reply(c->sub), "binding this peer's queue", err);
     }
     if (!rc) {
-        amqp_basic_consume(c->conn, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 1, 1,
+        amqp_basic_consume(c->sub, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 1, 1,
                            amqp_empty_table);
-        rc = reply_err(c, amqp_get_rpc_reply(c->conn), "consuming from this peer's queue", err);
+        rc = reply_err(c, amqp_get_rpc_reply(c->sub), "consuming from this peer's queue", err);
     }
     return rc;
 }
 
-int pl_amqp_conn_open(pl_amqp_conn *c, const pl_amqp_url *u, const char *run, int rank,
-                      double deadline, pl_err *err)
+/* A new connection in *conn, logged in with `heartbeat` seconds. */
+static int login(pl_amqp_conn *c, amqp_connection_state_t *conn, const pl_amqp_url *u, int heartbeat,
+                 double deadline, pl_err *err)
 {
-    memset(c, 0, sizeof *c);
-    c->returned_rank = -1;
-    snprintf(c->where, sizeof c->where, "%s://%.200s:%d/%.60s", u->tls ? "amqps" : "amqp", u->host, u->port,
-             strcmp(u->vhost, "/") ? u->vhost : "");
-    snprintf(c->exchange, sizeof c->exchange, "peerless.%.180s", run);
-    c->conn = amqp_new_connection();
-    if (!c->conn)
+    *conn = amqp_new_connection();
+    if (!*conn)
         return pl_err_set(err, PL_ERR_NOMEM, "amqp: out of memory");
-    int rc = connect_socket(c, u, deadline, err);
+    int rc = connect_socket(c, conn, u, deadline, err);
     if (rc)
         return rc;
     struct timeval rpc = tv_of(deadline - pl_tr_now() > 10 ? deadline - pl_tr_now() : 10);
-    amqp_set_handshake_timeout(c->conn, &rpc);
-    amqp_set_rpc_timeout(c->conn, &rpc);
-    amqp_rpc_reply_t r = amqp_login(c->conn, u->vhost, 0, FRAME_MAX, u->heartbeat_s,
-                                    AMQP_SASL_METHOD_PLAIN, u->user, u->password);
+    amqp_set_handshake_timeout(*conn, &rpc);
+    amqp_set_rpc_timeout(*conn, &rpc);
+    amqp_rpc_reply_t r = amqp_login(*conn, u->vhost, 0, FRAME_MAX, heartbeat, AMQP_SASL_METHOD_PLAIN,
+                                    u->user, u->password);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
         reply_err(c, r, "login", err);
         return pl_err_wrap(err, PL_ERR_IO, "(user '%s' from %s)", u->user, u->cred_source);
     }
-    c->connected = 1;
-    return declare_topology(c, run, rank, err);
+    int fd = amqp_get_sockfd(*conn), buf = SOCK_BUF, one = 1;
+    /* best effort: the kernel may cap the sizes (net.core.*mem_max) */
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return PL_OK;
 }
+
+static void *receiver(void *arg);
+
+/* Mutex, wake-up pipe and message pool. */
+static int conn_init(pl_amqp_conn *c, pl_err *err)
+{
+    c->wake[0] = c->wake[1] = -1;
+    c->pool = calloc(1, sizeof *c->pool);
+    if (!c->pool || pthread_mutex_init(&c->pool->mu, NULL)) {
+        free(c->pool);
+        c->pool = NULL;
+        return pl_err_set(err, PL_ERR_NOMEM, "amqp: out of memory");
+    }
+    if (pthread_mutex_init(&c->mu, NULL))
+        return pl_err_set(err, PL_ERR_NOMEM, "amqp: cannot create a mutex");
+    c->mu_on = 1;
+    if (pipe(c->wake) || fcntl(c->wake[0], F_SETFL, O_NONBLOCK) || fcntl(c->wake[1], F_SETFL, O_NONBLOCK))
+        return pl_err_set(err, PL_ERR_IO, "amqp: cannot create a pipe: %s", strerror(errno));
+    return PL_OK;
+}
+
+int pl_amqp_conn_open(pl_amqp_conn *c, const pl_amqp_url *u, const char *run, int rank,
+                      double frame_s, double deadline, pl_err *err)
+{
+    memset(c, 0, sizeof *c);
+    c->returned_rank = -1;
+    c->st = &c->idle_st;
+    c->frame_s = frame_s;
+    snprintf(c->where, sizeof c->where, "%s://%.200s:%d/%.60s", u->tls ? "amqps" : "amqp", u->host, u->port,
+             strcmp(u->vhost, "/") ? u->vhost : "");
+    snprintf(c->exchange, sizeof c->exchange, "peerless.%.180s", run);
+    int rc = conn_init(c, err);
+    /* the publishing connection carries no heartbeats: it idles between
+     * collectives, and a lost broker fails its next publish or confirm wait */
+    if (!rc)
+        rc = login(c, &c->conn, u, 0, deadline, err);
+    c->connected = !rc;
+    rc = rc ? rc : declare_pub(c, err);
+    if (!rc)
+        rc = login(c, &c->sub, u, u->heartbeat_s, deadline, err);
+    c->sub_connected = !rc;
+    rc = rc ? rc : declare_sub(c, run, rank, err);
+    c->sub_fd = c->sub ? amqp_get_sockfd(c->sub) : -1;
+    if (!rc && pthread_create(&c->rx, NULL, receiver, c))
+        rc = pl_err_set(err, PL_ERR_NOMEM, "amqp: cannot start the receiving thread");
+    c->rx_on = !rc;
+    return rc;
+}
+
+#define POOL_MAX_BYTES ((size_t)256 << 20)
 
 void pl_amqp_msg_free(pl_amqp_msg *m)
 {
     if (!m)
         return;
+    pl_amqp_pool *p = m->pool;
+    int last = 0;
+    if (p) {
+        pthread_mutex_lock(&p->mu);
+        p->out--;
+        if (!p->closed && p->bytes + m->cap <= POOL_MAX_BYTES) {
+            m->next = p->free;
+            p->free = m;
+            p->bytes += m->cap;
+            pthread_mutex_unlock(&p->mu);
+            return;
+        }
+        last = p->closed && !p->out;
+        pthread_mutex_unlock(&p->mu);
+    }
     free(m->body);
     free(m);
+    if (last) {
+        pthread_mutex_destroy(&p->mu);
+        free(p);
+    }
+}
+
+/* A message of at least len bytes: a pooled one, or a new one. */
+static pl_amqp_msg *pool_take(pl_amqp_pool *p, size_t len);
+
+static pl_amqp_msg *pool_get(pl_amqp_pool *p, size_t len)
+{
+    pthread_mutex_lock(&p->mu);
+    pl_amqp_msg *m = pool_take(p, len);
+    pthread_mutex_unlock(&p->mu);
+    return m;
+}
+
+static pl_amqp_msg *pool_take(pl_amqp_pool *p, size_t len)
+{
+    pl_amqp_msg **at = &p->free;
+    while (*at && (*at)->cap < len)
+        at = &(*at)->next;
+    pl_amqp_msg *m = *at;
+    if (m) {
+        *at = m->next;
+        p->bytes -= m->cap;
+    } else {
+        m = malloc(sizeof *m);
+        uint8_t *body = m ? malloc(len ? len : 1) : NULL;
+        if (!body) {
+            free(m);
+            return NULL;
+        }
+        m->body = body;
+        m->cap = len;
+        m->pool = p;
+    }
+    m->next = NULL;
+    m->len = len;
+    p->out++;
+    return m;
+}
+
+/* Close the pool: free what it holds; it frees itself with its last
+ * message (or now if none is out). */
+static void pool_close(pl_amqp_pool *p)
+{
+    if (!p)
+        return;
+    for (pl_amqp_msg *m = p->free, *n; m; m = n) {
+        n = m->next;
+        free(m->body);
+        free(m);
+    }
+    p->free = NULL;
+    p->bytes = 0;
+    p->closed = 1; /* only this thread uses the pool now */
+    if (!p->out) {
+        pthread_mutex_destroy(&p->mu);
+        free(p);
+    }
+}
+
+/* Wake a caller waiting in pl_amqp_pump (the pipe may be full: it is awake). */
+static void wake(pl_amqp_conn *c)
+{
+    char b = 1;
+    ssize_t w = write(c->wake[1], &b, 1); /* a full pipe already holds a wake-up */
+    (void)w;
 }
 
 void pl_amqp_conn_close(pl_amqp_conn *c)
 {
+    if (c->rx_on) { /* stop the receiver: flag, then wake it out of its read */
+        pthread_mutex_lock(&c->mu);
+        c->stop = 1;
+        int done = c->rx_done; /* then rabbitmq-c may have closed the fd */
+        pthread_mutex_unlock(&c->mu);
+        if (!done)
+            shutdown(c->sub_fd, SHUT_RDWR);
+        pthread_join(c->rx, NULL);
+        c->rx_on = 0;
+    }
+    if (c->sub) /* its socket is shut: the broker sees the close, drops the queue */
+        amqp_destroy_connection(c->sub);
+    c->sub = NULL;
+    c->st = &c->idle_st;
     if (c->conn) {
         if (c->connected && !c->dead) {
             amqp_channel_close(c->conn, 1, AMQP_REPLY_SUCCESS);
@@ -164,16 +333,31 @@ void pl_amqp_conn_close(pl_amqp_conn *c)
         pl_amqp_msg_free(m);
     }
     c->head = c->tail = NULL;
+    pool_close(c->pool);
+    c->pool = NULL;
+    for (int i = 0; i < 2; i++)
+        if (c->wake[i] >= 0)
+            close(c->wake[i]);
+    c->wake[0] = c->wake[1] = -1;
+    if (c->mu_on)
+        pthread_mutex_destroy(&c->mu);
+    c->mu_on = 0;
 }
 
 pl_amqp_msg *pl_amqp_pop(pl_amqp_conn *c)
 {
+    pthread_mutex_lock(&c->mu);
     pl_amqp_msg *m = c->head;
     if (m) {
         c->head = m->next;
         if (!c->head)
             c->tail = NULL;
         m->next = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (m) {
+        c->st->bytes_recv += m->len;
+        c->st->msgs_recv++;
     }
     return m;
 }
@@ -217,39 +401,107 @@ int pl_amqp_publish(pl_amqp_conn *c, const int *dest, int ndest, const void *bod
     return PL_OK;
 }
 
-static int take_delivery(pl_amqp_conn *c, amqp_envelope_t *env, pl_err *err)
+/* The next frame of `conn` (heartbeats are answered inside rabbitmq-c)
+ * before `deadline`: 1, 0 on timeout, < 0 when the connection is gone. */
+static int next_frame(pl_amqp_conn *c, amqp_connection_state_t conn, amqp_frame_t *f, double deadline,
+                      pl_err *err)
 {
-    pl_amqp_msg *m = malloc(sizeof *m);
-    if (!m) {
-        amqp_destroy_envelope(env);
-        return pl_err_set(err, PL_ERR_NOMEM, "amqp: out of memory receiving a message");
+    struct timeval tv = tv_of(deadline - pl_tr_now());
+    int rc = amqp_simple_wait_frame_noblock(conn, f, &tv);
+    if (rc == AMQP_STATUS_OK)
+        return 1;
+    if (rc == AMQP_STATUS_TIMEOUT)
+        return 0;
+    return pl_err_set(err, PL_ERR_IO, "amqp broker %s: connection lost: %s", c->where, amqp_error_string2(rc));
+}
+
+static int broken_content(const pl_amqp_conn *c, pl_amqp_msg *m, const char *what, pl_err *err)
+{
+    pl_amqp_msg_free(m);
+    return pl_err_set(err, PL_ERR_IO, "amqp broker %s: %s", c->where, what);
+}
+
+/* The content (header and body frames) of a delivery on channel ch of the
+ * consuming connection, read straight into a pooled message appended to
+ * the FIFO. Returns 1, or < 0: the stream is out of step, stop reading. */
+static int read_delivery(pl_amqp_conn *c, amqp_channel_t ch, pl_err *err)
+{
+    amqp_frame_t f;
+    double deadline = pl_tr_now() + c->frame_s;
+    int rc = next_frame(c, c->sub, &f, deadline, err);
+    if (rc <= 0)
+        return rc < 0 ? rc : broken_content(c, NULL, "no content header after a delivery", err);
+    if (f.frame_type != AMQP_FRAME_HEADER || f.channel != ch)
+        return broken_content(c, NULL, "a delivery without its content header", err);
+    size_t len = (size_t)f.payload.properties.body_size;
+    pl_amqp_msg *m = pool_get(c->pool, len);
+    if (!m)
+        return broken_content(c, NULL, "out of memory receiving a message", err);
+    for (size_t got = 0; got < len; got += f.payload.body_fragment.len) {
+        rc = next_frame(c, c->sub, &f, deadline, err);
+        if (rc == 0)
+            return broken_content(c, m, "a message body stopped arriving", err);
+        if (rc < 0) {
+            pl_amqp_msg_free(m);
+            return rc;
+        }
+        if (f.frame_type != AMQP_FRAME_BODY || f.channel != ch || f.payload.body_fragment.len > len - got)
+            return broken_content(c, m, "a message body frame out of place or too long", err);
+        memcpy(m->body + got, f.payload.body_fragment.bytes, f.payload.body_fragment.len);
     }
-    /* the body was amqp_bytes_malloc'ed for this envelope: take it over */
-    m->next = NULL;
-    m->body = env->message.body.bytes;
-    m->len = env->message.body.len;
-    env->message.body = amqp_empty_bytes;
-    amqp_destroy_envelope(env);
-    c->st->bytes_recv += m->len;
-    c->st->msgs_recv++;
+    pthread_mutex_lock(&c->mu);
     if (c->tail)
         c->tail->next = m;
     else
         c->head = m;
     c->tail = m;
+    pthread_mutex_unlock(&c->mu);
+    wake(c);
     return 1;
 }
 
-/* A non-delivery frame: confirms, returns, closes. */
-static int handle_frame(pl_amqp_conn *c, pl_err *err)
+/* The receiving thread: reads the consuming connection all the time, so
+ * the broker can always deliver (even while this peer publishes or
+ * computes) and its heartbeats are answered. */
+static void *receiver(void *arg)
 {
-    amqp_frame_t f;
-    int rc = amqp_simple_wait_frame(c->conn, &f);
-    if (rc != AMQP_STATUS_OK) {
-        c->dead = 1;
-        return pl_err_set(err, PL_ERR_IO, "amqp broker %s: connection lost: %s", c->where,
-                          amqp_error_string2(rc));
+    pl_amqp_conn *c = arg;
+    pl_err e = {0};
+    for (int rc = 0; rc >= 0;) {
+        pthread_mutex_lock(&c->mu);
+        int stop = c->stop;
+        c->rx_done = stop;
+        pthread_mutex_unlock(&c->mu);
+        if (stop)
+            return NULL;
+        amqp_maybe_release_buffers(c->sub);
+        amqp_frame_t f;
+        rc = next_frame(c, c->sub, &f, pl_tr_now() + 1.0, &e);
+        if (rc <= 0 || f.frame_type != AMQP_FRAME_METHOD)
+            continue;
+        if (f.payload.method.id == AMQP_BASIC_DELIVER_METHOD)
+            rc = read_delivery(c, f.channel, &e);
+        else if (f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
+                 f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
+            const amqp_channel_close_t *m = f.payload.method.decoded; /* same layout */
+            rc = pl_err_set(&e, PL_ERR_IO, "amqp broker %s: server closed the consuming %s: %u %.*s",
+                            c->where, f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ? "channel"
+                                                                                    : "connection",
+                            m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+        }
     }
+    pthread_mutex_lock(&c->mu);
+    if (!c->stop)
+        c->lost = e;
+    c->rx_done = 1;
+    pthread_mutex_unlock(&c->mu);
+    wake(c);
+    return NULL;
+}
+
+/* A frame of the publishing connection: confirms, returns, closes. */
+static int handle_frame(pl_amqp_conn *c, amqp_frame_t f, pl_err *err)
+{
     if (f.frame_type != AMQP_FRAME_METHOD)
         return 1;
     switch (f.payload.method.id) {
@@ -291,29 +543,64 @@ static int handle_frame(pl_amqp_conn *c, pl_err *err)
     }
 }
 
-int pl_amqp_pump(pl_amqp_conn *c, double deadline, pl_err *err)
+/* One frame of the publishing connection if it comes before `deadline`. */
+static int pub_frame(pl_amqp_conn *c, double deadline, pl_err *err)
+{
+    amqp_maybe_release_buffers(c->conn);
+    amqp_frame_t f;
+    int rc = next_frame(c, c->conn, &f, deadline, err);
+    if (rc < 0)
+        c->dead = 1;
+    return rc > 0 ? handle_frame(c, f, err) : rc;
+}
+
+static int fifo_state(pl_amqp_conn *c, pl_err *err)
+{
+    pthread_mutex_lock(&c->mu);
+    int rc = c->head ? 1 : 0;
+    if (!rc && c->lost.status)
+        rc = pl_err_set(err, c->lost.status, "%s", c->lost.msg);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+int pl_amqp_pump(pl_amqp_conn *c, double deadline, int want_msgs, pl_err *err)
 {
     if (c->dead)
         return pl_err_set(err, PL_ERR_IO, "amqp broker %s: connection is closed", c->where);
-    amqp_maybe_release_buffers(c->conn);
-    struct timeval tv = tv_of(deadline - pl_tr_now());
-    amqp_envelope_t env;
     double t0 = pl_tr_now();
-    amqp_rpc_reply_t r = amqp_consume_message(c->conn, &env, &tv, 0);
+    int rc = 0;
+    for (;;) {
+        if (want_msgs && (rc = fifo_state(c, err)))
+            break;
+        if ((amqp_frames_enqueued(c->conn) || amqp_data_in_buffer(c->conn)) &&
+            (rc = pub_frame(c, pl_tr_now(), err)))
+            break;
+        double left = deadline - pl_tr_now();
+        if (left <= 0)
+            break;
+        struct pollfd pf[2] = {{.fd = amqp_get_sockfd(c->conn), .events = POLLIN},
+                               {.fd = c->wake[0], .events = POLLIN}};
+        int n = poll(pf, want_msgs ? 2 : 1, (int)(left * 1e3) + 1);
+        if (n < 0 && errno != EINTR) {
+            rc = pl_err_set(err, PL_ERR_IO, "amqp: poll: %s", strerror(errno));
+            break;
+        }
+        char junk[64];
+        if (n > 0 && pf[1].revents)
+            while (read(c->wake[0], junk, sizeof junk) > 0)
+                ;
+        if (n > 0 && pf[0].revents && (rc = pub_frame(c, pl_tr_now(), err)))
+            break;
+    }
     c->st->recv_s += pl_tr_now() - t0;
-    if (r.reply_type == AMQP_RESPONSE_NORMAL)
-        return take_delivery(c, &env, err);
-    if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_TIMEOUT)
-        return 0;
-    if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_UNEXPECTED_STATE)
-        return handle_frame(c, err);
-    return reply_err(c, r, "receiving", err);
+    return rc;
 }
 
 int pl_amqp_drain(pl_amqp_conn *c, pl_err *err)
 {
     int rc;
-    while ((rc = pl_amqp_pump(c, 0, err)) > 0)
+    while ((rc = pl_amqp_pump(c, 0, 0, err)) > 0)
         ;
     return rc < 0 ? rc : PL_OK;
 }

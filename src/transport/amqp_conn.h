@@ -9,13 +9,20 @@
  * Every publish is mandatory and confirmed (publisher confirms): a message no
  * queue took comes back and fails the call naming the rank.
  *
- * Received messages are drained into a FIFO of pl_amqp_msg that the
- * collectives consume; one connection, one channel, one thread.
+ * Two connections per peer: one publishes (this thread: publishes, then
+ * reads confirms and returns), one consumes (a receiving thread reads it all
+ * the time into a FIFO of pl_amqp_msg that the collectives pop). So the
+ * broker can always deliver to a peer, even while the peer is blocked in a
+ * large publish (a single connection could not read then, and peers all
+ * blocked in publishes under a broker memory alarm would wait for each
+ * other) or computes for minutes between collectives (the receiving thread
+ * answers the broker's heartbeats; the publishing connection carries none).
  */
 #ifndef PEERLESS_AMQP_CONN_H
 #define PEERLESS_AMQP_CONN_H
 
 #include <amqp.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,17 +30,32 @@
 #include "peerless/transport.h"
 #include "transport/amqp_url.h"
 
-/* A received message: body[0..len) is owned (free with pl_amqp_msg_free). */
+typedef struct pl_amqp_pool pl_amqp_pool;
+
+/* A received message: body[0..len) (cap bytes allocated) is owned; free
+ * with pl_amqp_msg_free, which hands it back to its connection's pool. */
 typedef struct pl_amqp_msg {
     struct pl_amqp_msg *next;
     uint8_t *body;
-    size_t len;
+    size_t len, cap;
+    pl_amqp_pool *pool;
 } pl_amqp_msg;
 
+/* Message buffers of one connection, reused: a fresh malloc per MiB-sized
+ * message costs page faults that showed as a tenth of a peer's CPU time. */
+struct pl_amqp_pool {
+    pthread_mutex_t mu;
+    pl_amqp_msg *free;
+    size_t bytes;   /* capacity held in `free` */
+    int closed;     /* its connection is closed: free, do not keep */
+    size_t out;     /* messages handed out and not yet freed */
+};
+
 typedef struct pl_amqp_conn {
-    amqp_connection_state_t conn;
-    int connected; /* socket open and logged in */
-    int dead;      /* connection lost or channel closed: no more RPCs */
+    amqp_connection_state_t conn; /* publishing: used by the caller's thread only */
+    amqp_connection_state_t sub;  /* consuming: read by the receiving thread only */
+    int connected, sub_connected; /* logged in */
+    int dead;      /* publishing connection lost or channel closed */
     char where[300]; /* "amqp://host:port/vhost" for messages */
     char exchange[200];
     uint64_t published, acked; /* publisher-confirm delivery tags */
@@ -41,31 +63,48 @@ typedef struct pl_amqp_conn {
     unsigned char *returned;   /* borrowed, nranks flags: a message to rank r came back */
     int nranks;
     int nacked;
+    pl_xfer_stats *st;        /* current call's stats (never NULL) */
+    pl_xfer_stats idle_st;    /* stats outside calls */
+    double frame_s;           /* max wait for the rest of a message once begun */
+    pl_amqp_pool *pool;       /* freed by the last of close and pl_amqp_msg_free */
+    /* shared with the receiving thread, under mu */
+    pthread_mutex_t mu;
     pl_amqp_msg *head, *tail; /* received, not yet consumed */
-    pl_xfer_stats *st;        /* current call's stats (never NULL inside a call) */
+    pl_err lost;              /* status != 0: the consuming connection is gone */
+    int stop;
+    pthread_t rx;
+    int rx_on, mu_on, rx_done; /* rx_done: the receiver left its loop */
+    int sub_fd;
+    int wake[2];              /* pipe: the receiver wakes a waiting pump */
 } pl_amqp_conn;
 
-/* Connect, log in (frame_max 131072, heartbeat from u), open channel 1 in
- * confirm mode, declare the run's exchange and this rank's queue, bind and
- * start consuming. Retries the TCP connect until deadline (monotonic s). */
+/* Open the publishing connection (frame_max 131072, no heartbeat; channel
+ * 1 in confirm mode; declares the run's exchange) and the consuming one
+ * (heartbeat from u; declares, binds and consumes this rank's queue), both
+ * with 4 MiB socket buffers, and start the receiving thread. Retries the TCP
+ * connects until deadline (monotonic s). A message whose body stops
+ * arriving for frame_s seconds ends the consuming connection. */
 int pl_amqp_conn_open(pl_amqp_conn *c, const pl_amqp_url *u, const char *run, int rank,
-                      double deadline, pl_err *err);
-/* Close channel and connection (skipping RPCs on a dead one); free queued
- * messages. Safe on a zeroed or failed struct. */
+                      double frame_s, double deadline, pl_err *err);
+/* Stop the receiving thread, close both connections (skipping RPCs on a
+ * dead one); free queued messages. Safe on a zeroed or failed struct. */
 void pl_amqp_conn_close(pl_amqp_conn *c);
 
 /* Publish body[0..len) (mandatory, transient) to ranks dest[0..ndest). */
 int pl_amqp_publish(pl_amqp_conn *c, const int *dest, int ndest, const void *body, size_t len,
                     pl_err *err);
-/* Wait until `deadline` (monotonic s; <= now: just poll) for one frame and
- * handle it: a delivery is appended to the FIFO, a confirm/return is
- * recorded. Returns 1 if something was handled, 0 on timeout, < 0 when the
- * connection or channel is gone (err names the broker and reason). */
-int pl_amqp_pump(pl_amqp_conn *c, double deadline, pl_err *err);
-/* Handle everything already readable without blocking. */
+/* Wait until `deadline` (monotonic s; <= now: just poll) for one event:
+ * a confirm/return on the publishing connection is recorded (returns 1);
+ * with want_msgs, a received message waiting in the FIFO also returns 1.
+ * 0 on timeout, < 0 when a connection or channel is gone (err names the
+ * broker and reason). */
+int pl_amqp_pump(pl_amqp_conn *c, double deadline, int want_msgs, pl_err *err);
+/* Handle the confirms and returns already readable, without blocking. */
 int pl_amqp_drain(pl_amqp_conn *c, pl_err *err);
-/* Pop the oldest received message (NULL if none); caller owns it. */
+/* Pop the oldest received message (NULL if none; counted in c->st);
+ * the caller owns it. */
 pl_amqp_msg *pl_amqp_pop(pl_amqp_conn *c);
+/* Free m (NULL is a no-op), keeping its buffer in its connection's pool. */
 void pl_amqp_msg_free(pl_amqp_msg *m);
 
 #endif

@@ -149,13 +149,16 @@ static int parse_option(pl_amqp_url *u, const char *kv, size_t len, pl_err *err)
         u->chunk = x;
     else if (!strcmp(buf, "heartbeat") && !parse_size(val, 0, 3600, &x))
         u->heartbeat_s = (int)x;
+    else if (!strcmp(buf, "connect_timeout") && !parse_size(val, 1, 86400, &x))
+        u->connect_timeout_s = (int)x;
     else if (!strcmp(buf, "verify") && (!strcmp(val, "0") || !strcmp(val, "1")))
         u->verify = val[0] == '1';
     else if (!strcmp(buf, "cacert") && val[0] && strlen(val) < sizeof u->cacert)
         memcpy(u->cacert, val, strlen(val) + 1);
     else
         return pl_err_set(err, PL_ERR_ARG, "amqp URL: option %s=%s (expected pattern=scatter|fanout, "
-                          "chunk=1024..%zu, heartbeat=0..3600, verify=0|1 or cacert=PATH)",
+                          "chunk=1024..%zu, heartbeat=0..3600, connect_timeout=1..86400, verify=0|1 or "
+                          "cacert=PATH)",
                           buf, val, PL_AMQP_CHUNK_MAX);
     return PL_OK;
 }

@@ -5,7 +5,8 @@
  * USER, PASSWORD and VHOST are percent-decoded ("%2F" is "/"); an empty or
  * missing VHOST is "/". Ports default to 5672 (amqp) and 5671 (amqps).
  * Options: pattern=scatter|fanout, chunk=BYTES (max payload of one message,
- * 1 KiB .. PL_AMQP_CHUNK_MAX), heartbeat=SECONDS (0 disables), cacert=PATH,
+ * 1 KiB .. PL_AMQP_CHUNK_MAX), heartbeat=SECONDS (0 disables),
+ * connect_timeout=SECONDS (overrides the caller's connect timeout), cacert=PATH,
  * verify=0|1 (amqps: check the broker's certificate and host name; default 1).
  *
  * Credentials come from, in this order: the URL, the environment
@@ -25,7 +26,9 @@
 /* Largest message payload: RabbitMQ's default max_message_size (128 MiB)
  * minus the wire header. */
 #define PL_AMQP_CHUNK_MAX ((size_t)128 * 1024 * 1024 - 112)
-#define PL_AMQP_CHUNK_DEFAULT ((size_t)64 * 1024 * 1024)
+/* 1 MiB: the broker moves MiB-sized messages several times faster than
+ * 64 MiB ones, and a piece can be reduced while the next one arrives. */
+#define PL_AMQP_CHUNK_DEFAULT ((size_t)1024 * 1024)
 
 typedef enum pl_amqp_pattern { PL_AMQP_SCATTER = 0, PL_AMQP_FANOUT = 1 } pl_amqp_pattern;
 
@@ -40,6 +43,7 @@ typedef struct pl_amqp_url {
     char cacert[1024]; /* "" = none */
     int verify;
     int heartbeat_s;
+    int connect_timeout_s; /* 0: the transport options' connect timeout */
     pl_amqp_pattern pattern;
     size_t chunk;
     char cred_source[64]; /* "URL", "environment", a config path, "loopback default" */

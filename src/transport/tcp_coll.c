@@ -52,6 +52,8 @@ typedef struct op {
     size_t slot_bytes;    /* GRAD payload bound of one segment */
     size_t ag_bytes;      /* REDUCED payload bound of one segment */
     uint32_t my_nseg, reduced, nchunks;
+    const pl_codec_cfg *codec;    /* of this call's GRAD messages (exact: none) */
+    const pl_codec_cfg *ag_codec; /* of this call's REDUCED messages */
     tcp_codecs *cs;       /* codec state for this n (NULL: codec none) */
     pl_xfer_stats *st;
     pl_err *err;
@@ -114,7 +116,7 @@ static int prepare_grad(op *o, int j, tcp_tx *m)
     size_t cnt = (size_t)m->h.elem_count;
     uint8_t *ch = m->prefix + PL_WIRE_HEADER_SIZE;
     if (!o->cs) {
-        pl_codec_write_header(&o->s->codec, cnt, ch);
+        pl_codec_write_header(o->codec, cnt, ch);
         m->plen = TCP_PREFIX_MAX;
         m->body = m->src;
         m->blen = cnt * sizeof(float);
@@ -128,7 +130,7 @@ static int prepare_grad(op *o, int j, tcp_tx *m)
     if (rc)
         return pl_err_wrap(o->err, rc, "rank %d, all-reduce step %" PRIu64 ": encoding for peer %d",
                            o->s->rank, o->step, j);
-    m->h.codec = (uint8_t)o->s->codec.id;
+    m->h.codec = (uint8_t)o->codec->id;
     m->plen = PL_WIRE_HEADER_SIZE;
     m->body = p->enc;
     m->blen = written;
@@ -244,7 +246,7 @@ static int sum_decoded(op *o, uint32_t sg, size_t off, size_t cnt)
                 acc[i] += o->data[off + i];
         } else {
             int rc = (r == 0 ? pl_codec_decode : pl_codec_decode_add)(
-                &s->codec, slot(o, r, sg), pl_codec_max_bytes(&s->codec, cnt), acc, cnt, o->err);
+                o->codec, slot(o, r, sg), pl_codec_max_bytes(o->codec, cnt), acc, cnt, o->err);
             if (rc)
                 return fail(o, r, rc, "sent an undecodable contribution: ", o->err->msg);
         }
@@ -262,7 +264,7 @@ static int reduce_into(op *o, uint32_t sg, size_t off, size_t cnt, tcp_tx *m)
         const float *src[s->size];
         for (int r = 0; r < s->size; r++)
             src[r] = raw_src(o, r, sg, off);
-        pl_codec_write_header(&s->ag_codec, cnt, ch);
+        pl_codec_write_header(o->ag_codec, cnt, ch);
         m->crc = sum_rank_order(o->data + off, src, s->size, cnt,
                                 pl_wire_crc32c(0, ch, PL_CODEC_HEADER_SIZE));
         m->plen = TCP_PREFIX_MAX;
@@ -273,9 +275,9 @@ static int reduce_into(op *o, uint32_t sg, size_t off, size_t cnt, tcp_tx *m)
     int rc = sum_decoded(o, sg, off, cnt);
     if (rc)
         return rc;
-    if (s->ag_codec.id == PL_CODEC_NONE) {
+    if (o->ag_codec->id == PL_CODEC_NONE) {
         memcpy(o->data + off, s->acc, cnt * sizeof(float));
-        pl_codec_write_header(&s->ag_codec, cnt, ch);
+        pl_codec_write_header(o->ag_codec, cnt, ch);
         m->plen = TCP_PREFIX_MAX;
         m->body = (const uint8_t *)(o->data + off);
         m->blen = cnt * sizeof(float);
@@ -286,11 +288,11 @@ static int reduce_into(op *o, uint32_t sg, size_t off, size_t cnt, tcp_tx *m)
     size_t written = 0;
     rc = pl_codec_encode(o->cs->ag, s->acc, cnt, off, enc, o->ag_bytes, &written, o->err);
     if (!rc) /* hold exactly what the others decode */
-        rc = pl_codec_decode(&s->ag_codec, enc, written, o->data + off, cnt, o->err);
+        rc = pl_codec_decode(o->ag_codec, enc, written, o->data + off, cnt, o->err);
     if (rc)
         return pl_err_wrap(o->err, rc, "rank %d, all-reduce step %" PRIu64 ": encoding the sum",
                            s->rank, o->step);
-    m->h.codec = (uint8_t)s->ag_codec.id;
+    m->h.codec = (uint8_t)o->ag_codec->id;
     m->plen = PL_WIRE_HEADER_SIZE;
     m->body = enc;
     m->blen = written;
@@ -346,7 +348,7 @@ static int accept_ar(op *o, int j, tcp_peer *p)
     uint32_t g = rs ? p->next_rs : p->next_ag;
     if ((!rs && h->type != PL_WIRE_REDUCED) || (rs ? !p->exp_rs : !p->exp_ag))
         return fail(o, j, PL_ERR_FORMAT, "sent an unexpected message: ", pl_wire_type_name(h->type));
-    const pl_codec_cfg *cfg = rs ? &s->codec : &s->ag_codec;
+    const pl_codec_cfg *cfg = rs ? o->codec : o->ag_codec;
     size_t off = seg_off(o, owner, g), cnt = seg_len(o, owner, g);
     if (h->chunk_index != s->first_seg[owner] + g || h->chunk_count != o->nchunks ||
         h->elem_offset != off || h->elem_count != cnt || h->codec != cfg->id ||
@@ -421,17 +423,16 @@ static int on_header(op *o, int j, tcp_peer *p)
 /* A complete REDUCED payload arrived: check the raw codec header or decode. */
 static int finish_reduced(op *o, int j, tcp_peer *p)
 {
-    tcp_state *s = o->s;
     size_t cnt = (size_t)p->h.elem_count;
-    if (s->ag_codec.id == PL_CODEC_NONE) {
+    if (o->ag_codec->id == PL_CODEC_NONE) {
         uint8_t want[PL_CODEC_HEADER_SIZE];
-        pl_codec_write_header(&s->ag_codec, cnt, want);
+        pl_codec_write_header(o->ag_codec, cnt, want);
         if (memcmp(want, p->cbuf, sizeof want))
             return fail(o, j, PL_ERR_FORMAT, "sent a reduced segment with a bad codec header",
                         NULL);
         return PL_OK;
     }
-    int rc = pl_codec_decode(&s->ag_codec, p->dst, (size_t)p->h.payload_len,
+    int rc = pl_codec_decode(o->ag_codec, p->dst, (size_t)p->h.payload_len,
                              o->data + p->h.elem_offset, cnt, o->err);
     return rc ? fail(o, j, rc, "sent an undecodable result: ", o->err->msg) : PL_OK;
 }
@@ -440,7 +441,7 @@ static int finish_reduced(op *o, int j, tcp_peer *p)
 static int check_raw_grad(op *o, int j, tcp_peer *p)
 {
     uint8_t want[PL_CODEC_HEADER_SIZE];
-    pl_codec_write_header(&o->s->codec, (size_t)p->h.elem_count, want);
+    pl_codec_write_header(o->codec, (size_t)p->h.elem_count, want);
     if (memcmp(want, p->dst, sizeof want))
         return fail(o, j, PL_ERR_FORMAT, "sent a contribution with a bad codec header", NULL);
     return PL_OK;
@@ -702,11 +703,11 @@ static int codecs_for(op *o)
     for (int j = 0; j < s->size; j++) {
         c->to[j] = NULL;
         uint64_t seed = s->seed ^ ((uint64_t)s->rank << 40 | (uint64_t)j << 20) * 0x9e3779b97f4a7c15ull;
-        int rc = j == s->rank ? PL_OK : pl_codec_create(&s->codec, o->n, seed, &c->to[j], o->err);
+        int rc = j == s->rank ? PL_OK : pl_codec_create(o->codec, o->n, seed, &c->to[j], o->err);
         if (rc)
             return rc;
     }
-    if (s->ag_codec.id != PL_CODEC_NONE && pl_codec_create(&s->ag_codec, o->n, s->seed ^ ((uint64_t)s->rank + 1) * 0xbf58476d1ce4e5b9ull, &c->ag, o->err))
+    if (o->ag_codec->id != PL_CODEC_NONE && pl_codec_create(o->ag_codec, o->n, s->seed ^ ((uint64_t)s->rank + 1) * 0xbf58476d1ce4e5b9ull, &c->ag, o->err))
         return o->err->status;
     c->n = o->n;
 found:
@@ -739,7 +740,7 @@ static int ar_workspace(op *o)
     tcp_state *s = o->s;
     size_t nsl = (size_t)s->size * TCP_WINDOW * o->slot_bytes;
     size_t acc = o->seg * sizeof(float);
-    size_t ag = s->ag_codec.id ? (size_t)o->my_nseg * o->ag_bytes : 0;
+    size_t ag = o->ag_codec->id ? (size_t)o->my_nseg * o->ag_bytes : 0;
     int bad = grow((void **)&s->slots, &s->slots_cap, nsl) ||
               grow((void **)&s->arrived, &s->arrived_cap, (o->my_nseg + 1) * sizeof(uint32_t)) ||
               grow((void **)&s->first_seg, &s->first_cap, ((size_t)s->size + 1) * sizeof(uint32_t)) ||
@@ -779,22 +780,25 @@ static int queue_grads(op *o)
     return rc;
 }
 
-int tcp_allreduce(void *impl, float *data, size_t n, uint64_t step, pl_xfer_stats *st, pl_err *err)
+int tcp_allreduce(void *impl, float *data, size_t n, uint64_t step, int exact, pl_xfer_stats *st,
+                  pl_err *err)
 {
+    static const pl_codec_cfg raw = {.id = PL_CODEC_NONE};
     tcp_state *s = impl;
     pl_err scratch = {0};
     op o = {.s = s, .kind = OP_ALLREDUCE, .step = step, .data = data, .n = n, .st = st,
-            .err = err ? err : &scratch, .seg = s->seg_bytes / 4};
+            .err = err ? err : &scratch, .seg = s->seg_bytes / 4,
+            .codec = exact ? &raw : &s->codec, .ag_codec = exact ? &raw : &s->ag_codec};
     if (s->size == 1 || n == 0)
         return PL_OK;
     if (n > UINT32_MAX || n / o.seg > UINT32_MAX / 2)
         return pl_err_set(err, PL_ERR_ARG, "all-reduce of %zu floats: too large (at most %u)", n,
                           UINT32_MAX);
-    o.slot_bytes = pl_codec_max_bytes(&s->codec, o.seg);
-    o.ag_bytes = pl_codec_max_bytes(&s->ag_codec, o.seg);
+    o.slot_bytes = pl_codec_max_bytes(o.codec, o.seg);
+    o.ag_bytes = pl_codec_max_bytes(o.ag_codec, o.seg);
     o.my_nseg = nseg_of(chunk_len(&o, s->rank), o.seg);
     int rc = begin(&o);
-    if (!rc && s->codec.id != PL_CODEC_NONE)
+    if (!rc && o.codec->id != PL_CODEC_NONE)
         rc = codecs_for(&o);
     rc = rc ? rc : ar_workspace(&o);
     rc = rc ? rc : queue_grads(&o);

@@ -86,7 +86,8 @@ typedef struct tcp_state {
     size_t acc_cap;
 } tcp_state;
 
-int tcp_allreduce(void *impl, float *data, size_t n, uint64_t step, pl_xfer_stats *st,
+/* exact: codec none on the wire whatever the handle's codec. */
+int tcp_allreduce(void *impl, float *data, size_t n, uint64_t step, int exact, pl_xfer_stats *st,
                   pl_err *err);
 int tcp_broadcast(void *impl, void *buf, size_t len, int root, uint64_t step, pl_xfer_stats *st,
                   pl_err *err);

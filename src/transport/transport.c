@@ -91,7 +91,15 @@ int pl_transport_allreduce_sum(pl_transport *t, float *data, size_t n, uint64_t 
                                pl_xfer_stats *stats, pl_err *err)
 {
     pl_xfer_stats st = {0};
-    int rc = t->vt->allreduce_sum(t->impl, data, n, step, &st, err);
+    int rc = t->vt->allreduce_sum(t->impl, data, n, step, 0, &st, err);
+    return finish(t, &st, stats, rc);
+}
+
+int pl_transport_allreduce_sum_exact(pl_transport *t, float *data, size_t n, uint64_t step,
+                                     pl_xfer_stats *stats, pl_err *err)
+{
+    pl_xfer_stats st = {0};
+    int rc = t->vt->allreduce_sum(t->impl, data, n, step, 1, &st, err);
     return finish(t, &st, stats, rc);
 }
 

@@ -17,7 +17,9 @@ typedef struct pl_transport_vt {
     /* `addr` is the URL after "scheme://"; on success *impl is owned by the
      * backend until close. */
     int (*open)(const pl_transport_opts *o, const char *addr, void **impl, pl_err *err);
-    int (*allreduce_sum)(void *impl, float *data, size_t n, uint64_t step,
+    /* exact != 0: codec none on the wire for this call, whatever the
+     * handle's codec (pl_transport_allreduce_sum_exact) */
+    int (*allreduce_sum)(void *impl, float *data, size_t n, uint64_t step, int exact,
                          pl_xfer_stats *st, pl_err *err);
     int (*broadcast)(void *impl, void *buf, size_t len, int root, uint64_t step,
                      pl_xfer_stats *st, pl_err *err);
