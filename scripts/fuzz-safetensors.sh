@@ -24,9 +24,9 @@ mkdir -p "$work/corpus" "$work/artifacts"
 
 "$cc" -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-    -I"$root/include" \
+    -I"$root/include" -I"$root/src" \
     "$root/tests/fuzz_safetensors.c" "$root/src/io/safetensors.c" \
-    "$root/src/core/status.c" "$root/src/core/tensor.c" \
+    "$root/src/core/status.c" "$root/src/core/tensor.c" "$root/src/core/strbuf.c" \
     -lcjson -lm -o "$work/fuzz_safetensors"
 
 # Seed corpus: valid files of every dtype, metadata, scalars, empty tensors,

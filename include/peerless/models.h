@@ -19,6 +19,7 @@
 #ifndef PEERLESS_MODELS_H
 #define PEERLESS_MODELS_H
 
+#include "peerless/data.h"
 #include "peerless/nn.h"
 
 typedef struct pl_model_info {
@@ -45,5 +46,13 @@ int pl_models_build(const char *name, const pl_backend *be, int c, int h, int w,
  * defaults (pl_model_init), then the architecture's own scheme (torchvision's
  * for the torchvision models). pl_models_build already does this. */
 int pl_models_init(pl_model *m, const char *name, uint64_t seed, pl_err *err);
+
+/* The transform that feeds model `mi` from images [c, h, w] of `dataset`:
+ * the dataset's defaults for `split` (normalisation; augmentation for
+ * CIFAR-10 training), bilinear resize to input_size (0: the model's default
+ * size) and gray -> RGB for RGB models. Used identically by train, peers
+ * and functions, so all see the same inputs. */
+int pl_models_transform(const pl_model_info *mi, const char *dataset, pl_split split, int c, int h, int w,
+                        int input_size, pl_transform *tf, pl_err *err);
 
 #endif

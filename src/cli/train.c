@@ -56,16 +56,8 @@ static void trainer_free(trainer *t)
 /* Transform for the model: its default input size, 3 channels if it wants RGB. */
 static int make_transform(const trainer *t, const pl_model_info *mi, pl_split split, pl_transform *tf, pl_err *err)
 {
-    int st = pl_transform_defaults(tf, t->o.dataset, split, err);
-    if (st)
-        return st;
     pl_dataset_info di = pl_dataset_get_info(t->train_ds);
-    int size = t->o.input_size ? t->o.input_size : mi->default_size;
-    if (size && (size != di.h || size != di.w))
-        tf->resize_h = tf->resize_w = size;
-    if (mi->rgb && di.c == 1)
-        tf->gray_to_rgb = 1;
-    return PL_OK;
+    return pl_models_transform(mi, t->o.dataset, split, di.c, di.h, di.w, t->o.input_size, tf, err);
 }
 
 static int make_loader(trainer *t, const pl_dataset *ds, const uint32_t *idx, size_t n, int train,

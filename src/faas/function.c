@@ -118,17 +118,10 @@ int pl_fn_model_loads(const pl_fn *f)
  * input_size or the model's default size. */
 static int model_transform(const pl_fn_event *e, const pl_dataset *ds, pl_transform *tf, pl_err *err)
 {
-    const pl_model_info *mi = pl_models_find(e->model);
     pl_dataset_info di = pl_dataset_get_info(ds);
-    int st = pl_transform_defaults(tf, e->dataset, PL_SPLIT_TEST, err);
-    if (st)
-        return pl_err_wrap(err, st, "field 'dataset'");
-    int size = e->input_size ? e->input_size : mi->default_size;
-    if (size && (size != di.h || size != di.w))
-        tf->resize_h = tf->resize_w = size;
-    if (mi->rgb && di.c == 1)
-        tf->gray_to_rgb = 1;
-    return PL_OK;
+    int st = pl_models_transform(pl_models_find(e->model), e->dataset, PL_SPLIT_TEST, di.c, di.h, di.w, e->input_size,
+                                 tf, err);
+    return st ? pl_err_wrap(err, st, "field 'dataset'") : PL_OK;
 }
 
 static int grow(fn_call *c, pl_err *err)

@@ -13,6 +13,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/strbuf.h"
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c assumes a little-endian host (the file format is little-endian)"
 #endif
@@ -846,116 +848,87 @@ int pl_st_writer_set_metadata(pl_st_writer *w, const char *key, const char *valu
     return PL_OK;
 }
 
-/* Growable string; `failed` records an allocation failure. */
-typedef struct st_sb {
-    char *p;
-    size_t len, cap;
-    int failed;
-} st_sb;
 
-static void sb_put(st_sb *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(st_sb *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_u64(st_sb *b, uint64_t v)
+static void sb_u64(pl_sb *b, uint64_t v)
 {
     char t[24];
     snprintf(t, sizeof t, "%llu", (unsigned long long)v);
-    sb_str(b, t);
+    pl_sb_str(b, t);
 }
 
 /* A JSON string literal: quotes, backslashes and control bytes escaped. */
-static void sb_json_string(st_sb *b, const char *s)
+static void sb_json_string(pl_sb *b, const char *s)
 {
-    sb_put(b, "\"", 1);
+    pl_sb_add(b, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         char t[8];
         if (*p == '"' || *p == '\\') {
             t[0] = '\\';
             t[1] = (char)*p;
-            sb_put(b, t, 2);
+            pl_sb_add(b, t, 2);
         } else if (*p < 0x20) {
             snprintf(t, sizeof t, "\\u%04x", *p);
-            sb_put(b, t, 6);
+            pl_sb_add(b, t, 6);
         } else {
-            sb_put(b, (const char *)p, 1);
+            pl_sb_add(b, (const char *)p, 1);
         }
     }
-    sb_put(b, "\"", 1);
+    pl_sb_add(b, "\"", 1);
 }
 
-static void sb_entry(st_sb *b, const st_entry *e, uint64_t begin)
+static void sb_entry(pl_sb *b, const st_entry *e, uint64_t begin)
 {
     sb_json_string(b, e->name);
-    sb_str(b, ":{\"dtype\":\"");
-    sb_str(b, st_dtypes[e->dtype].name);
-    sb_str(b, "\",\"shape\":[");
+    pl_sb_str(b, ":{\"dtype\":\"");
+    pl_sb_str(b, st_dtypes[e->dtype].name);
+    pl_sb_str(b, "\",\"shape\":[");
     for (int i = 0; i < e->ndim; i++) {
         if (i)
-            sb_put(b, ",", 1);
+            pl_sb_add(b, ",", 1);
         sb_u64(b, (uint64_t)e->shape[i]);
     }
-    sb_str(b, "],\"data_offsets\":[");
+    pl_sb_str(b, "],\"data_offsets\":[");
     sb_u64(b, begin);
-    sb_put(b, ",", 1);
+    pl_sb_add(b, ",", 1);
     sb_u64(b, begin + e->nbytes);
-    sb_str(b, "]}");
+    pl_sb_str(b, "]}");
 }
 
 /* Header JSON padded with spaces to a multiple of 8; *data_len = sum nbytes. */
-static int build_header(const pl_st_writer *w, st_sb *b, uint64_t *data_len, pl_err *err)
+static int build_header(const pl_st_writer *w, pl_sb *b, uint64_t *data_len, pl_err *err)
 {
     memset(b, 0, sizeof *b);
-    sb_put(b, "{", 1);
+    pl_sb_add(b, "{", 1);
     if (w->nmeta) {
-        sb_str(b, "\"__metadata__\":{");
+        pl_sb_str(b, "\"__metadata__\":{");
         for (int i = 0; i < w->nmeta; i++) {
             if (i)
-                sb_put(b, ",", 1);
+                pl_sb_add(b, ",", 1);
             sb_json_string(b, w->mkey[i]);
-            sb_put(b, ":", 1);
+            pl_sb_add(b, ":", 1);
             sb_json_string(b, w->mval[i]);
         }
-        sb_put(b, "}", 1);
+        pl_sb_add(b, "}", 1);
     }
     uint64_t off = 0;
     for (int i = 0; i < w->n; i++) {
         if (i || w->nmeta)
-            sb_put(b, ",", 1);
+            pl_sb_add(b, ",", 1);
         sb_entry(b, &w->e[i], off);
         off += w->e[i].nbytes;
     }
-    sb_put(b, "}", 1);
-    while (!b->failed && b->len % 8)
-        sb_put(b, " ", 1);
+    pl_sb_add(b, "}", 1);
+    while (!b->failed && b->n % 8)
+        pl_sb_add(b, " ", 1);
     *data_len = off;
     if (b->failed) {
         free(b->p);
         return pl_err_set(err, PL_ERR_NOMEM, "safetensors writer: out of memory building the header");
     }
-    if (off > ST_MAX_JSON_INT || b->len > PL_ST_MAX_HEADER) {
+    if (off > ST_MAX_JSON_INT || b->n > PL_ST_MAX_HEADER) {
         free(b->p);
         return pl_err_set(err, PL_ERR_ARG, "safetensors writer: file too large (%zu-byte header, %llu data bytes)",
-                          b->len, (unsigned long long)off);
+                          b->n, (unsigned long long)off);
     }
     return PL_OK;
 }
@@ -968,20 +941,20 @@ static void put_le64(unsigned char *p, uint64_t v)
 
 int pl_st_writer_to_memory(const pl_st_writer *w, void **out, size_t *len, pl_err *err)
 {
-    st_sb hdr;
+    pl_sb hdr;
     uint64_t dlen;
     int rc = build_header(w, &hdr, &dlen, err);
     if (rc != PL_OK)
         return rc;
-    size_t total = 8 + hdr.len + (size_t)dlen;
+    size_t total = 8 + hdr.n + (size_t)dlen;
     unsigned char *buf = malloc(total);
     if (!buf) {
         free(hdr.p);
         return pl_err_set(err, PL_ERR_NOMEM, "safetensors writer: out of memory for %zu bytes", total);
     }
-    put_le64(buf, hdr.len);
-    memcpy(buf + 8, hdr.p, hdr.len);
-    size_t off = 8 + hdr.len;
+    put_le64(buf, hdr.n);
+    memcpy(buf + 8, hdr.p, hdr.n);
+    size_t off = 8 + hdr.n;
     for (int i = 0; i < w->n; i++) {
         if (w->e[i].nbytes)
             memcpy(buf + off, w->e[i].data, w->e[i].nbytes);
@@ -1012,16 +985,16 @@ static int write_all(int fd, const void *buf, size_t n, const char *path, pl_err
 /* Write the whole file to an open fd, then fsync it. */
 static int write_contents(const pl_st_writer *w, int fd, const char *tmp, pl_err *err)
 {
-    st_sb hdr;
+    pl_sb hdr;
     uint64_t dlen;
     int rc = build_header(w, &hdr, &dlen, err);
     if (rc != PL_OK)
         return rc;
     unsigned char prefix[8];
-    put_le64(prefix, hdr.len);
+    put_le64(prefix, hdr.n);
     rc = write_all(fd, prefix, 8, tmp, err);
     if (rc == PL_OK)
-        rc = write_all(fd, hdr.p, hdr.len, tmp, err);
+        rc = write_all(fd, hdr.p, hdr.n, tmp, err);
     free(hdr.p);
     for (int i = 0; i < w->n && rc == PL_OK; i++)
         rc = write_all(fd, w->e[i].data, w->e[i].nbytes, tmp, err);

@@ -114,3 +114,17 @@ int pl_models_build(const char *name, const pl_backend *be, int c, int h, int w,
     *out = m;
     return PL_OK;
 }
+
+int pl_models_transform(const pl_model_info *mi, const char *dataset, pl_split split, int c, int h, int w,
+                        int input_size, pl_transform *tf, pl_err *err)
+{
+    int st = pl_transform_defaults(tf, dataset, split, err);
+    if (st)
+        return st;
+    int size = input_size ? input_size : mi->default_size;
+    if (size && (size != h || size != w))
+        tf->resize_h = tf->resize_w = size;
+    if (mi->rgb && c == 1)
+        tf->gray_to_rgb = 1;
+    return PL_OK;
+}

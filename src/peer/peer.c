@@ -131,15 +131,10 @@ static int make_loader(peer *p, const pl_dataset *ds, size_t off, size_t n, pl_s
     const pl_model_info *mi = pl_models_find(c->model);
     pl_loader_config lc;
     memset(&lc, 0, sizeof lc);
-    int st = pl_transform_defaults(&lc.tf, c->dataset, split, err);
+    pl_dataset_info di = pl_dataset_get_info(ds);
+    int st = pl_models_transform(mi, c->dataset, split, di.c, di.h, di.w, c->input_size, &lc.tf, err);
     if (st)
         return st;
-    pl_dataset_info di = pl_dataset_get_info(ds);
-    int size = c->input_size ? c->input_size : mi->default_size;
-    if (size && (size != di.h || size != di.w))
-        lc.tf.resize_h = lc.tf.resize_w = size;
-    if (mi->rgb && di.c == 1)
-        lc.tf.gray_to_rgb = 1;
     lc.batch_size = batch_size;
     lc.shuffle = shuffle;
     /* Each peer shuffles its own shard: seed and rank give the stream. */

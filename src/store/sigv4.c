@@ -7,72 +7,31 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/strbuf.h"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-/* A growable string; `failed` latches out-of-memory so callers check once. */
-typedef struct strbuf {
-    char *p;
-    size_t n, cap;
-    int failed;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void sb_str(strbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
-/* Returns the string (caller frees) or NULL if any append failed. */
-static char *sb_done(strbuf *b)
-{
-    if (b->failed || !b->p) {
-        free(b->p);
-        return b->failed ? NULL : strdup("");
-    }
-    return b->p;
-}
-
-static void encode_into(strbuf *b, const char *s, int keep_slash)
+static void encode_into(pl_sb *b, const char *s, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
             (keep_slash && c == '/')) {
-            sb_add(b, (const char *)&c, 1);
+            pl_sb_add(b, (const char *)&c, 1);
         } else {
             char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            sb_add(b, e, 3);
+            pl_sb_add(b, e, 3);
         }
     }
 }
 
 char *pl_sigv4_uri_encode(const char *s, int keep_slash)
 {
-    strbuf b = {0};
+    pl_sb b = {0};
     encode_into(&b, s, keep_slash);
-    return sb_done(&b);
+    return pl_sb_done(&b);
 }
 
 typedef struct enc_pair {
@@ -97,16 +56,16 @@ char *pl_sigv4_query(const pl_sigv4_pair *query, size_t n)
         e[i].value = pl_sigv4_uri_encode(query[i].value ? query[i].value : "", 0);
         ok = e[i].name && e[i].value;
     }
-    strbuf b = {0};
+    pl_sb b = {0};
     if (ok) {
         /* Sorting by encoded name is what AWS specifies (byte order). */
         qsort(e, n, sizeof *e, cmp_enc_pair);
         for (size_t i = 0; i < n; i++) {
             if (i)
-                sb_str(&b, "&");
-            sb_str(&b, e[i].name);
-            sb_str(&b, "=");
-            sb_str(&b, e[i].value);
+                pl_sb_str(&b, "&");
+            pl_sb_str(&b, e[i].name);
+            pl_sb_str(&b, "=");
+            pl_sb_str(&b, e[i].value);
         }
     }
     for (size_t i = 0; i < n; i++) {
@@ -118,7 +77,7 @@ char *pl_sigv4_query(const pl_sigv4_pair *query, size_t n)
         free(b.p);
         return NULL;
     }
-    return sb_done(&b);
+    return pl_sb_done(&b);
 }
 
 static void to_hex(const unsigned char *d, size_t n, char *out)
@@ -167,7 +126,7 @@ static int cmp_header(const void *a, const void *b)
 }
 
 /* Appends "value" trimmed, with inner runs of spaces collapsed to one. */
-static void add_trimmed(strbuf *b, const char *v)
+static void add_trimmed(pl_sb *b, const char *v)
 {
     while (*v == ' ' || *v == '\t')
         v++;
@@ -177,12 +136,12 @@ static void add_trimmed(strbuf *b, const char *v)
     for (size_t i = 0; i < n; i++) {
         if (v[i] == ' ' && i && v[i - 1] == ' ')
             continue;
-        sb_add(b, v + i, 1);
+        pl_sb_add(b, v + i, 1);
     }
 }
 
 /* Appends the canonical headers block and fills `signed_hdrs`. */
-static int add_headers(strbuf *b, strbuf *signed_hdrs,
+static int add_headers(pl_sb *b, pl_sb *signed_hdrs,
                        const pl_sigv4_request *req, pl_err *err)
 {
     size_t n = req->n_headers;
@@ -201,13 +160,13 @@ static int add_headers(strbuf *b, strbuf *signed_hdrs,
     if (!st) {
         qsort(h, n, sizeof *h, cmp_header);
         for (size_t i = 0; i < n; i++) {
-            sb_str(b, h[i].name);
-            sb_str(b, ":");
+            pl_sb_str(b, h[i].name);
+            pl_sb_str(b, ":");
             add_trimmed(b, h[i].value);
-            sb_str(b, "\n");
+            pl_sb_str(b, "\n");
             if (i)
-                sb_str(signed_hdrs, ";");
-            sb_str(signed_hdrs, h[i].name);
+                pl_sb_str(signed_hdrs, ";");
+            pl_sb_str(signed_hdrs, h[i].name);
         }
     }
     for (size_t i = 0; i < n; i++)
@@ -219,30 +178,30 @@ static int add_headers(strbuf *b, strbuf *signed_hdrs,
 static char *canonical_request(const pl_sigv4_request *req, char **signed_out,
                                pl_err *err)
 {
-    strbuf b = {0}, sh = {0};
+    pl_sb b = {0}, sh = {0};
     char *q = pl_sigv4_query(req->query, req->n_query);
     if (!q) {
         pl_err_set(err, PL_ERR_NOMEM, "signing request");
         return NULL;
     }
-    sb_str(&b, req->method);
-    sb_str(&b, "\n");
+    pl_sb_str(&b, req->method);
+    pl_sb_str(&b, "\n");
     encode_into(&b, req->path, 1);
-    sb_str(&b, "\n");
-    sb_str(&b, q);
-    sb_str(&b, "\n");
+    pl_sb_str(&b, "\n");
+    pl_sb_str(&b, q);
+    pl_sb_str(&b, "\n");
     free(q);
     if (add_headers(&b, &sh, req, err)) {
         free(b.p);
         free(sh.p);
         return NULL;
     }
-    sb_str(&b, "\n");
-    sb_add(&b, sh.p ? sh.p : "", sh.n);
-    sb_str(&b, "\n");
-    sb_str(&b, req->payload_hash);
-    char *cr = sb_done(&b);
-    *signed_out = sb_done(&sh);
+    pl_sb_str(&b, "\n");
+    pl_sb_add(&b, sh.p ? sh.p : "", sh.n);
+    pl_sb_str(&b, "\n");
+    pl_sb_str(&b, req->payload_hash);
+    char *cr = pl_sb_done(&b);
+    *signed_out = pl_sb_done(&sh);
     if (!cr || !*signed_out) {
         free(cr);
         free(*signed_out);
