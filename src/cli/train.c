@@ -387,7 +387,7 @@ int pl_cmd_train(int argc, char **argv)
     o->val_fraction = 0.1;
     o->seed = 42;
     pl_flag flags[] = {
-        {"model", PL_FLAG_STR, &o->model, 0, -1, "NAME", "model: mlp, lenet5 (default lenet5)", 0},
+        {"model", PL_FLAG_STR, &o->model, 0, -1, "NAME", "mlp, lenet5 (default), vgg11, squeezenet1_1, mobilenet_v3_small, resnet18", 0},
         {"dataset", PL_FLAG_STR, &o->dataset, 0, -1, "NAME", "fashion-mnist (default), mnist, cifar10, synthetic", 0},
         {"data-dir", PL_FLAG_STR, &o->data_dir, 0, -1, "DIR", "dataset directory (default: the dataset's standard place)", 0},
         {"epochs", PL_FLAG_INT, &o->epochs, 1, 100000, "N", "epochs to train (default 3)", 0},
