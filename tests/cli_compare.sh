@@ -45,6 +45,20 @@ check "the platform recorded the crash" grep -q "Runtime.ExitError" "$TMP/cr/met
 check "still one gradient object per batch and step" \
   test "$(find "$TMP/cr/store/peerless/grads" -name '*.safetensors' | wc -l)" -eq 4
 
+# --functions aws: the peers call Lambda's Invoke API with SigV4 (the same
+# request code as against AWS), here pointed at a local platform.
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$PEERLESS" faas serve --port "$port" --function compute_gradient="$PEERLESS function" --memory 512 --timeout 60 \
+  --concurrency 8 > faas.out 2> faas.err &
+faas=$!
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+AWS_ACCESS_KEY_ID=AKIDLOCALTEST AWS_SECRET_ACCESS_KEY=local-secret AWS_REGION=us-east-1 \
+  "$PEERLESS" run --mode serverless --functions aws --aws-endpoint "http://127.0.0.1:$port" --peers 2 --model mlp \
+  --dataset synthetic --epochs 1 --batches 2 --run-dir "$TMP/aws" > aws.json 2> aws.err
+check "--functions aws (Invoke API via SigV4) trains with identical models" test "$(json_get aws.json identical_models)" = True
+check "the functions really ran on the platform" test "$(find "$TMP/aws/store/peerless/grads" -name '*.safetensors' | wc -l)" -eq 4
+kill -TERM $faas; wait $faas 2>/dev/null
+
 expect_error "serverless peer needs batch objects" "needs batch objects" \
   "$PEERLESS" peer --mode serverless --transport tcp://127.0.0.1:9 --store "file://$TMP/none" --dataset synthetic
 expect_error "unknown mode" "--mode expects p2p or serverless" "$PEERLESS" run --mode cloud --dataset synthetic

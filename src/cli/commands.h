@@ -23,7 +23,8 @@ int pl_cmd_package_function(int argc, char **argv);
 #include "cli/args.h"
 #include "peerless/peer.h"
 int pl_peer_flags(pl_peer_config *c, pl_flag *out, int cap, const char **evaluation, const char **accumulate,
-                  const char **mode);
+                  const char **mode, const char **functions);
+int pl_peer_parse_functions(const char *v, pl_peer_config *c, pl_err *err);
 int pl_peer_parse_mode(const char *v, pl_peer_config *c, pl_err *err);
 int pl_peer_parse_accumulate(const char *v, pl_peer_config *c, pl_err *err);
 const char *pl_json_num(char *buf, size_t len, double v);

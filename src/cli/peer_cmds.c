@@ -68,7 +68,7 @@ const char *pl_json_num(char *buf, size_t len, double v)
 
 /* The flags shared by `peer` and `run`, filling a peer config. */
 int pl_peer_flags(pl_peer_config *c, pl_flag *out, int cap, const char **evaluation, const char **accumulate,
-                  const char **mode)
+                  const char **mode, const char **functions)
 {
     pl_flag f[] = {
         {"mode", PL_FLAG_STR, mode, 0, -1, "MODE", "p2p (default) or serverless (functions compute the batches)", 0},
@@ -76,6 +76,9 @@ int pl_peer_flags(pl_peer_config *c, pl_flag *out, int cap, const char **evaluat
         {"function-name", PL_FLAG_STR, &c->function_name, 0, -1, "NAME", "serverless: the gradient function (default compute_gradient)", 0},
         {"max-concurrency", PL_FLAG_INT, &c->max_concurrency, 0, 100000, "C", "serverless: Map MaxConcurrency (0 = unlimited)", 0},
         {"function-timeout", PL_FLAG_INT, &c->function_timeout_s, 1, 900, "S", "serverless: per-invocation timeout (default 300)", 0},
+        {"functions", PL_FLAG_STR, functions, 0, -1, "local|aws", "serverless: the local platform (default) or AWS Lambda", 0},
+        {"aws-endpoint", PL_FLAG_STR, &c->aws_endpoint, 0, -1, "URL", "serverless on aws: Lambda endpoint override", 0},
+        {"state-machine-arn", PL_FLAG_STR, &c->state_machine_arn, 0, -1, "ARN", "serverless on aws: run steps on Step Functions", 0},
         {"model", PL_FLAG_STR, &c->model, 0, -1, "NAME", "model (also --model_str; default lenet5)", 0},
         {"model-str", PL_FLAG_STR, &c->model, 0, -1, "NAME", "same as --model (the original's spelling)", 0},
         {"dataset", PL_FLAG_STR, &c->dataset, 0, -1, "NAME", "dataset the shards came from (default fashion-mnist)", 0},
@@ -111,6 +114,15 @@ int pl_peer_flags(pl_peer_config *c, pl_flag *out, int cap, const char **evaluat
 }
 
 /* Parse "K" or "epoch" into the config's accumulate (0 = epoch). */
+int pl_peer_parse_functions(const char *v, pl_peer_config *c, pl_err *err)
+{
+    if (!strcmp(v, "local") || !strcmp(v, "aws")) {
+        c->functions_aws = !strcmp(v, "aws");
+        return PL_OK;
+    }
+    return pl_err_set(err, PL_ERR_ARG, "--functions expects local or aws, got '%s'", v);
+}
+
 int pl_peer_parse_mode(const char *v, pl_peer_config *c, pl_err *err)
 {
     if (!strcmp(v, "p2p"))
@@ -143,8 +155,9 @@ int pl_cmd_peer(int argc, char **argv)
     pl_peer_config c;
     pl_peer_config_init(&c);
     const char *evaluation = "true", *accumulate = NULL, *metrics = NULL, *csv = NULL, *mode = "p2p";
+    const char *functions = "local";
     pl_flag flags[48];
-    int n = pl_peer_flags(&c, flags, 40, &evaluation, &accumulate, &mode);
+    int n = pl_peer_flags(&c, flags, 40, &evaluation, &accumulate, &mode, &functions);
     pl_flag extra[] = {
         {"size", PL_FLAG_INT, &c.size, 1, 4096, "N", "number of peers", 0},
         {"rank", PL_FLAG_INT, &c.rank, 0, 4095, "R", "this peer's rank in [0, size)", 0},
@@ -166,6 +179,8 @@ int pl_cmd_peer(int argc, char **argv)
         st = pl_peer_parse_accumulate(accumulate, &c, &err);
     if (!st)
         st = pl_peer_parse_mode(mode, &c, &err);
+    if (!st)
+        st = pl_peer_parse_functions(functions, &c, &err);
     if (!st && strcmp(evaluation, "true") && strcmp(evaluation, "false") && strcmp(evaluation, "True") &&
         strcmp(evaluation, "False"))
         st = pl_err_set(&err, PL_ERR_ARG, "--evaluation expects true or false, got '%s'", evaluation);

@@ -493,12 +493,12 @@ int pl_cmd_run(int argc, char **argv)
     pl_peer_config_init(&c);
     const char *evaluation = "true", *accumulate = NULL, *data_dir = NULL;
     int fn_memory = 1024, fn_concurrency = 0;
-    const char *peer_cpu = NULL;
+    const char *peer_cpu = NULL, *functions = "local";
     L.peers = 2;
     L.mode = "p2p";
     L.run = "peerless";
     pl_flag flags[64];
-    int n = pl_peer_flags(&c, flags, 48, &evaluation, &accumulate, &L.mode);
+    int n = pl_peer_flags(&c, flags, 48, &evaluation, &accumulate, &L.mode, &functions);
     pl_flag extra[] = {
         {"peers", PL_FLAG_INT, &L.peers, 1, MAX_PEERS, "N", "number of local peer processes (default 2)", 0},
         {"peer-cpu", PL_FLAG_STR, &peer_cpu, 0, -1, "CORES[,...]", "CPU share of each peer in cores, e.g. 0.25,1,1,1 (cgroup v1)", 0},
@@ -520,6 +520,8 @@ int pl_cmd_run(int argc, char **argv)
     L.run = c.run;
     if (!st)
         st = pl_peer_parse_mode(L.mode, &c, &err);
+    if (!st)
+        st = pl_peer_parse_functions(functions, &c, &err);
     if (!st && c.serverless && c.batches == 0)
         c.batches = 8;
     if (!st)
@@ -570,7 +572,7 @@ int pl_cmd_run(int argc, char **argv)
     }
     fprintf(stderr, "peerless run: %s\n", report);
     pl_faas *faas = NULL;
-    if (c.serverless && start_platform(&L, fn_memory, fn_concurrency ? fn_concurrency : L.peers * c.batches,
+    if (c.serverless && !c.functions_aws && start_platform(&L, fn_memory, fn_concurrency ? fn_concurrency : L.peers * c.batches,
                                        c.function_name, c.function_timeout_s, &faas, &err)) {
         fprintf(stderr, "peerless run: %s\n", err.msg);
         cleanup_peer_cpu(&L);

@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "peer/peer_internal.h"
 #include "peerless/asl.h"
+#include "peerless/aws.h"
 #include "peerless/faas.h"
 #include "peerless/safetensors.h"
 
@@ -26,16 +28,20 @@ struct pl_offload {
 int pl_offload_create(const pl_peer_config *cfg, pl_store *store, int per_step, pl_offload **out, pl_err *err)
 {
     *out = NULL;
-    if (!cfg->faas_url)
-        return pl_err_set(err, PL_ERR_ARG, "serverless mode needs the function platform's URL (--faas-url)");
+    if (!cfg->faas_url && !cfg->functions_aws)
+        return pl_err_set(err, PL_ERR_ARG,
+                          "serverless mode needs the function platform's URL (--faas-url) or --functions aws");
     pl_offload *o = calloc(1, sizeof *o);
     if (!o)
         return pl_err_set(err, PL_ERR_NOMEM, "offload: out of memory");
     o->cfg = cfg;
     o->store = store;
     o->per_step = per_step;
-    char arn[256];
-    snprintf(arn, sizeof arn, FUNCTION_ARN "%s", cfg->function_name);
+    char arn[512];
+    if (cfg->functions_aws && !strncmp(cfg->function_name, "arn:", 4))
+        snprintf(arn, sizeof arn, "%s", cfg->function_name);
+    else
+        snprintf(arn, sizeof arn, FUNCTION_ARN "%s", cfg->function_name);
     pl_asl_gen_config gc = {per_step, arn, cfg->max_concurrency, NULL, NULL, cfg->function_timeout_s};
     char *def = NULL;
     int st = pl_asl_generate(&gc, &def, err);
@@ -58,11 +64,54 @@ void pl_offload_destroy(pl_offload *o)
     free(o);
 }
 
+/* A function's error body {"errorType", "errorMessage"} into error/cause. */
+static void function_error(const char *body, char **error, char **cause)
+{
+    cJSON *e = cJSON_Parse(body ? body : "");
+    const cJSON *t = cJSON_GetObjectItem(e, "errorType"), *m = cJSON_GetObjectItem(e, "errorMessage");
+    *error = strdup(cJSON_IsString(t) ? t->valuestring : "States.TaskFailed");
+    *cause = strdup(cJSON_IsString(m) ? m->valuestring : (body ? body : ""));
+    cJSON_Delete(e);
+}
+
+/* Task invoker on AWS Lambda (SigV4-signed Invoke API): the same request
+ * code talks to the local platform when --aws-endpoint points at it. */
+static int invoke_aws(pl_offload *o, const char *resource, const char *input, char **output, char **error,
+                      char **cause)
+{
+    pl_aws_opts ao;
+    memset(&ao, 0, sizeof ao);
+    ao.endpoint = o->cfg->aws_endpoint;
+    ao.timeout_ms = (long)o->cfg->function_timeout_s * 1000L + 30000;
+    /* Locally generated ARNs name a function on the platform. */
+    const char *fn = strncmp(resource, FUNCTION_ARN, strlen(FUNCTION_ARN)) ? resource : resource + strlen(FUNCTION_ARN);
+    pl_aws_response res;
+    pl_err err = {0, ""};
+    int st = pl_aws_lambda_invoke(&ao, fn, input, strlen(input), &res, &err);
+    if (!st && res.http_status != 200)
+        st = pl_err_set(&err, PL_ERR_IO, "Lambda %s: HTTP %ld %s: %s", fn, res.http_status,
+                        res.error_type ? res.error_type : "", res.body ? res.body : "");
+    if (st) {
+        *error = strdup(res.http_status == 429 ? "Lambda.TooManyRequestsException" : "Lambda.ServiceException");
+        *cause = strdup(err.msg);
+    } else if (res.function_error) {
+        function_error(res.body, error, cause);
+        st = 1;
+    } else {
+        *output = res.body;
+        res.body = NULL;
+    }
+    pl_aws_response_free(&res);
+    return st ? 1 : 0;
+}
+
 /* Task invoker: the ARN's function name on the local platform. Function
  * errors keep their errorType; transport failures look like Lambda's. */
 static int invoke(void *ctx, const char *resource, const char *input, char **output, char **error, char **cause)
 {
     pl_offload *o = ctx;
+    if (o->cfg->functions_aws)
+        return invoke_aws(o, resource, input, output, error, cause);
     const char *name = strrchr(resource, ':');
     name = name ? name + 1 : resource;
     pl_faas_result res;
@@ -82,11 +131,7 @@ static int invoke(void *ctx, const char *resource, const char *input, char **out
         return 1;
     }
     if (res.function_error) {
-        cJSON *e = cJSON_Parse(res.body ? res.body : "");
-        const cJSON *t = cJSON_GetObjectItem(e, "errorType"), *m = cJSON_GetObjectItem(e, "errorMessage");
-        *error = strdup(cJSON_IsString(t) ? t->valuestring : "States.TaskFailed");
-        *cause = strdup(cJSON_IsString(m) ? m->valuestring : (res.body ? res.body : ""));
-        cJSON_Delete(e);
+        function_error(res.body, error, cause);
         pl_faas_result_free(&res);
         return 1;
     }
@@ -204,6 +249,42 @@ static int add_result(pl_offload *o, pl_model *m, const char *key, int step, flo
     return st;
 }
 
+/* Run the step on AWS Step Functions: StartExecution, then DescribeExecution
+ * every 0.5 s until it leaves RUNNING (bounded by the tasks' timeouts). On
+ * success *output is the execution output (caller frees). */
+static int run_on_sfn(pl_offload *o, const char *input, const char *name, char **output, pl_err *err)
+{
+    pl_aws_opts ao;
+    memset(&ao, 0, sizeof ao);
+    char *exec_arn = NULL;
+    int st = pl_aws_sfn_start_execution(&ao, o->cfg->state_machine_arn, name, input, &exec_arn, err);
+    double deadline = pl_clock_s() + 4.0 * o->cfg->function_timeout_s + 60.0;
+    while (!st) {
+        pl_aws_execution ex;
+        memset(&ex, 0, sizeof ex);
+        st = pl_aws_sfn_describe_execution(&ao, exec_arn, &ex, err);
+        if (!st && ex.status && strcmp(ex.status, "RUNNING")) {
+            if (!strcmp(ex.status, "SUCCEEDED") && ex.output) {
+                *output = ex.output;
+                ex.output = NULL;
+            } else {
+                st = pl_err_set(err, PL_ERR_BACKEND, "execution %s %s: %s: %s", exec_arn, ex.status,
+                                ex.error ? ex.error : "", ex.cause ? ex.cause : "");
+            }
+            pl_aws_execution_free(&ex);
+            break;
+        }
+        pl_aws_execution_free(&ex);
+        if (!st && pl_clock_s() > deadline)
+            st = pl_err_set(err, PL_ERR_IO, "execution %s still running after %.0f s", exec_arn,
+                            4.0 * o->cfg->function_timeout_s + 60.0);
+        if (!st)
+            usleep(500000);
+    }
+    free(exec_arn);
+    return st;
+}
+
 int pl_offload_step(pl_offload *o, struct pl_model *m, int step, int first, int k, float *bacc, int *samples,
                     double *loss_sum, pl_err *err)
 {
@@ -224,15 +305,20 @@ int pl_offload_step(pl_offload *o, struct pl_model *m, int step, int first, int 
     snprintf(exec_id, sizeof exec_id, "%s-r%d-s%d", o->cfg->run, o->cfg->rank, step);
     pl_asl_options ao = {invoke, o, 1.0, 0, exec_id};
     pl_asl_execution *ex = NULL;
+    char *sfn_out = NULL;
     double t0 = pl_clock_s();
-    st = pl_asl_execute(o->machine, input, &ao, &ex, err);
+    if (o->cfg->functions_aws && o->cfg->state_machine_arn)
+        st = run_on_sfn(o, input, exec_id, &sfn_out, err);
+    else
+        st = pl_asl_execute(o->machine, input, &ao, &ex, err);
     o->last_exec_s = pl_clock_s() - t0;
     free(input);
-    if (!st && pl_asl_execution_status(ex) != PL_ASL_SUCCEEDED)
+    if (!st && ex && pl_asl_execution_status(ex) != PL_ASL_SUCCEEDED)
         st = pl_err_set(err, PL_ERR_BACKEND, "state machine execution %s failed: %s: %s", exec_id,
                         pl_asl_execution_error(ex) ? pl_asl_execution_error(ex) : "?",
                         pl_asl_execution_cause(ex) ? pl_asl_execution_cause(ex) : "");
-    cJSON *outj = st ? NULL : cJSON_Parse(pl_asl_execution_output(ex));
+    cJSON *outj = st ? NULL : cJSON_Parse(ex ? pl_asl_execution_output(ex) : sfn_out);
+    free(sfn_out);
     const cJSON *grads = cJSON_GetObjectItem(outj, "gradients");
     if (!st && !cJSON_IsArray(grads))
         st = pl_err_set(err, PL_ERR_FORMAT, "execution %s: output has no 'gradients' list", exec_id);
