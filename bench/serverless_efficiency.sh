@@ -22,7 +22,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 common=(--peers 1 --model "$model" --dataset fashion-mnist --epochs "$epochs" --batches "$k" --accumulate "$k" --threads 1)
 "$build/peerless" run --mode p2p "${common[@]}" --run-dir "$dir/p" > "$dir/p.json" 2>/dev/null
-"$build/peerless" run --mode serverless "${common[@]}" --run-dir "$dir/s" > "$dir/s.json" 2>/dev/null
+"$build/peerless" run --mode serverless "${common[@]}" --function-memory "${memory:-4096}" --run-dir "$dir/s" > "$dir/s.json" 2>/dev/null
 /usr/bin/python3 - "$dir/p.json" "$dir/s.json" "$k" "$(nproc)" <<'PY'
 import json, sys
 p, s = (json.loads(open(f).read()) for f in sys.argv[1:3])

@@ -371,7 +371,9 @@ static int start_platform(launch *L, int memory_mb, int concurrency, const char 
     if (len <= 0)
         return pl_err_set(err, PL_ERR_IO, "cannot find this program's path: %s", strerror(errno));
     self[len] = '\0';
-    snprintf(cmd, sizeof cmd, "'%s' function", self);
+    /* Functions share this machine's cores (on Lambda each has its own):
+     * passive OpenMP waits keep idle threads from spinning on busy cores. */
+    snprintf(cmd, sizeof cmd, "env OMP_WAIT_POLICY=PASSIVE '%s' function", self);
     snprintf(log, sizeof log, "%s/metrics/functions.jsonl", L->run_dir);
     pl_faas_config fc;
     memset(&fc, 0, sizeof fc);
