@@ -48,11 +48,14 @@ static void ws_release(pl_model *m, pl_ws *ws)
         pl_nstate *s = &ws->st[i];
         if (s->priv && m->nodes[i].ops->release)
             m->nodes[i].ops->release(s->priv);
-        if (i > 0 && !m->nodes[i].ops->alias) {
+        if (i > 0 && !m->nodes[i].ops->alias)
             pl_free(s->y);
-            pl_free(s->dy);
-        }
     }
+    for (int b = 0; b < ws->nbufs; b++)
+        pl_free(ws->bufs[b]);
+    free(ws->bufs);
+    free(ws->bufcap);
+    free(ws->busy);
     free(ws->st);
     pl_free(ws->loss_buf);
     pl_free(ws->loss_grad);
@@ -408,25 +411,81 @@ static int ws_get(pl_model *m, pl_shape in, pl_ws **out, pl_err *err)
     return PL_OK;
 }
 
-/* Allocate the gradient buffers of a workspace on first backward. */
-static int ws_grads(pl_model *m, pl_ws *ws, pl_err *err)
+/* ---- gradient buffers: a pool lent out by liveness ---- */
+
+/* The node whose buffers an alias (flatten) shares. */
+static int root_of(const pl_model *m, int j)
 {
-    if (ws->has_grads)
-        return PL_OK;
-    for (int i = 1; i < m->nnodes; i++) {
-        pl_nstate *s = &ws->st[i];
-        if (m->nodes[i].ops->alias)
-            continue;
-        s->dy = pl_calloc((size_t)pl_shape_numel(&s->shape) * sizeof(float));
-        if (!s->dy)
-            return pl_err_set(err, PL_ERR_NOMEM, "model: out of memory for gradients of layer %d", i);
+    while (m->nodes[j].ops->alias)
+        j = m->nodes[j].in[0];
+    return j;
+}
+
+/* A zeroed buffer of n floats from the pool (best fit), or a new one. */
+static float *grad_acquire(pl_ws *ws, size_t n)
+{
+    int best = -1;
+    for (int b = 0; b < ws->nbufs; b++)
+        if (!ws->busy[b] && ws->bufcap[b] >= n && (best < 0 || ws->bufcap[b] < ws->bufcap[best]))
+            best = b;
+    if (best < 0) {
+        float **bufs = realloc(ws->bufs, (size_t)(ws->nbufs + 1) * sizeof *bufs);
+        if (bufs)
+            ws->bufs = bufs;
+        size_t *caps = bufs ? realloc(ws->bufcap, (size_t)(ws->nbufs + 1) * sizeof *caps) : NULL;
+        if (caps)
+            ws->bufcap = caps;
+        char *busy = caps ? realloc(ws->busy, (size_t)(ws->nbufs + 1)) : NULL;
+        if (busy)
+            ws->busy = busy;
+        float *p = busy ? pl_alloc(n * sizeof(float)) : NULL;
+        if (!p)
+            return NULL;
+        best = ws->nbufs++;
+        ws->bufs[best] = p;
+        ws->bufcap[best] = n;
     }
+    ws->busy[best] = 1;
+    memset(ws->bufs[best], 0, n * sizeof(float));
+    return ws->bufs[best];
+}
+
+/* Give node i's gradient buffer back, and clear the aliases sharing it. */
+static void grad_release(pl_model *m, pl_ws *ws, int i)
+{
+    float *p = ws->st[i].dy;
+    if (!p)
+        return;
+    for (int b = 0; b < ws->nbufs; b++)
+        if (ws->bufs[b] == p)
+            ws->busy[b] = 0;
+    for (int a = 1; a < m->nnodes; a++)
+        if (ws->st[a].dy == p)
+            ws->st[a].dy = NULL;
+}
+
+static void grad_release_all(pl_model *m, pl_ws *ws)
+{
     for (int i = 1; i < m->nnodes; i++)
-        if (m->nodes[i].ops->alias) {
-            ws->st[i].y = ws->st[m->nodes[i].in[0]].y;
-            ws->st[i].dy = ws->st[m->nodes[i].in[0]].dy;
-        }
-    ws->has_grads = 1;
+        ws->st[i].dy = NULL;
+    for (int b = 0; b < ws->nbufs; b++)
+        ws->busy[b] = 0;
+}
+
+/* Make node j's gradient buffer available (zeroed on first use); aliases
+ * share their root's. The input node has none. */
+static int grad_ensure(pl_model *m, pl_ws *ws, int j, pl_err *err)
+{
+    int r = root_of(m, j);
+    if (r == 0)
+        return PL_OK;
+    if (!ws->st[r].dy) {
+        ws->st[r].dy = grad_acquire(ws, (size_t)pl_shape_numel(&ws->st[r].shape));
+        if (!ws->st[r].dy)
+            return pl_err_set(err, PL_ERR_NOMEM, "model: out of memory for gradients of layer %d", r);
+    }
+    for (int k = j; k != r; k = m->nodes[k].in[0])
+        ws->st[k].dy = ws->st[r].dy;
     return PL_OK;
 }
 
@@ -467,21 +526,21 @@ const float *pl_model_output(const pl_model *m, int *n, int *k)
     return s->y;
 }
 
-static void zero_grads(pl_model *m, pl_ws *ws)
+/* A fresh, zeroed output gradient (every other buffer back in the pool). */
+static int start_grads(pl_model *m, pl_ws *ws, pl_err *err)
 {
-    for (int i = 1; i < m->nnodes; i++)
-        if (!m->nodes[i].ops->alias)
-            memset(ws->st[i].dy, 0, (size_t)pl_shape_numel(&ws->st[i].shape) * sizeof(float));
+    grad_release_all(m, ws);
+    ws->has_grads = 1;
+    return grad_ensure(m, ws, m->nnodes - 1, err);
 }
 
 int pl_model_set_output_grad(pl_model *m, const float *dy, pl_err *err)
 {
     if (!m->cur)
         return pl_err_set(err, PL_ERR_ARG, "model: output gradient before forward");
-    int st = ws_grads(m, m->cur, err);
+    int st = start_grads(m, m->cur, err);
     if (st)
         return st;
-    zero_grads(m, m->cur);
     pl_nstate *s = &m->cur->st[m->nnodes - 1];
     memcpy(s->dy, dy, (size_t)pl_shape_numel(&s->shape) * sizeof(float));
     return PL_OK;
@@ -530,10 +589,9 @@ int pl_model_loss_scaled(pl_model *m, const int32_t *targets, pl_loss_kind kind,
     if (!isfinite(*loss))
         return pl_err_set(err, PL_ERR_NUMERIC, "loss is %f (diverged: lower the learning rate?)", (double)*loss);
 
-    int st = ws_grads(m, ws, err);
+    int st = start_grads(m, ws, err);
     if (st)
         return st;
-    zero_grads(m, ws);
     float *g = kind == PL_LOSS_CROSS_ENTROPY ? ws->loss_grad : out->dy;
     memset(g, 0, (size_t)n * k * sizeof(float));
     for (int i = 0; i < n; i++)
@@ -548,15 +606,23 @@ int pl_model_backward(pl_model *m, pl_err *err)
     pl_ws *ws = m->cur;
     if (!ws || !ws->has_grads)
         return pl_err_set(err, PL_ERR_ARG, "model: backward without forward and loss");
-    for (int i = m->nnodes - 1; i >= 1; i--) {
+    /* Reverse order: every consumer of node i runs before i, so i's
+     * gradient is complete when its own backward runs; after that its
+     * buffer returns to the pool for earlier layers. */
+    int st = PL_OK;
+    for (int i = m->nnodes - 1; i >= 1 && !st; i--) {
         pl_node *nd = &m->nodes[i];
-        if (nd->ops->alias)
+        if (nd->ops->alias || !ws->st[i].dy) /* no gradient reaches it */
             continue;
-        int st = nd->ops->backward(m, nd, ws, err);
-        if (st)
-            return pl_err_wrap(err, st, "backward layer %d (%s)", i, nd->ops->kind);
+        for (int k = 0; k < nd->nin && !st; k++)
+            st = grad_ensure(m, ws, nd->in[k], err);
+        if (!st && (st = nd->ops->backward(m, nd, ws, err)))
+            st = pl_err_wrap(err, st, "backward layer %d (%s)", i, nd->ops->kind);
+        grad_release(m, ws, i);
     }
-    return PL_OK;
+    grad_release_all(m, ws);
+    ws->has_grads = 0; /* the output gradient is consumed */
+    return st;
 }
 
 void pl_model_zero_grad(pl_model *m) { pl_flat_zero(&m->grads); }

@@ -12,14 +12,21 @@
 typedef struct pl_nstate {
     pl_shape shape; /* output shape for this workspace's input */
     float *y;       /* output; owned unless the layer aliases its input */
-    float *dy;      /* d loss / d output; owned unless aliased; NULL for the input node */
+    float *dy;      /* d loss / d output, lent from the workspace's pool while live;
+                       NULL for the input node and outside backward */
     void *priv;     /* layer-private per-shape state (plans, caches) */
 } pl_nstate;
 
 typedef struct pl_ws {
     pl_shape in;      /* input shape this workspace serves ([0] dims = unused) */
     pl_nstate *st;    /* [nnodes] */
-    int has_grads;    /* dy buffers allocated */
+    int has_grads;    /* an output gradient is set (by the loss) */
+    /* Gradient buffers are lent to nodes only while live: from the first
+     * consumer's backward until the node's own backward has run. */
+    float **bufs;     /* every gradient buffer allocated here (owned) */
+    size_t *bufcap;   /* capacity of each, in floats */
+    char *busy;       /* 1 while lent */
+    int nbufs;
     uint64_t last_use;
     float *loss_buf;  /* [n, K] log-probabilities for the loss */
     float *loss_grad; /* [n, K] */
