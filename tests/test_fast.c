@@ -300,9 +300,10 @@ static void avgpool_case(const pl_pool_desc *d, const char *cfg)
 
 static void test_pool(void)
 {
-    /* Small planes run serially, big ones in parallel: test both paths. */
-    static const int sizes[][4] = {{2, 3, 9, 11}, {4, 64, 16, 15}};
-    for (size_t s = 0; s < 2; s++)
+    /* Small planes run serially, big ones in parallel, wide rows (>= 16
+     * outputs) through the row-vectorised max pool: test every path. */
+    static const int sizes[][4] = {{2, 3, 9, 11}, {4, 64, 16, 15}, {2, 3, 7, 70}};
+    for (size_t s = 0; s < 3; s++)
         for (size_t i = 0; i < sizeof g_pools / sizeof *g_pools; i++)
             for (int cip = 0; cip < 2; cip++) {
                 const pool_case *p = &g_pools[i];

@@ -170,27 +170,63 @@ static void fast_bn_bwd_eval(const pl_bn_desc *d, const float *x, const float *g
 
 /* One max-pool plane, PyTorch's CPU kernel: window clipped to the input,
  * first maximum wins, a NaN is taken (and propagates). */
+/* One output of max pool: window clipped to the input, first max wins,
+ * NaN propagates (the select is branch-free: ties and signs are data). */
+static void maxpool_one(const pl_pool_desc *d, const float *x, int h0, int h1, int ow, float *y, int32_t *am)
+{
+    int w0 = ow * d->stride_w - d->pad_w, w1 = w0 + d->kw < d->w_in ? w0 + d->kw : d->w_in;
+    w0 = w0 < 0 ? 0 : w0;
+    int best = h0 * d->w_in + w0;
+    float m = -INFINITY;
+    for (int h = h0; h < h1; h++)
+        for (int w = w0; w < w1; w++) {
+            float v = x[h * d->w_in + w];
+            int take = (v > m) | (v != v);
+            m = take ? v : m;
+            best = take ? h * d->w_in + w : best;
+        }
+    *y = m;
+    *am = best;
+}
+
+/* x [h_in, w_in] -> y, am [h_out, w_out]. On wide rows, the columns whose
+ * window lies inside the input are done together, one kernel tap at a time
+ * across the row (the same visiting order per output as maxpool_one, so
+ * identical results); the rest one output at a time. */
 static void maxpool_plane(const pl_pool_desc *d, const float *x, float *y, int32_t *am)
 {
+    int win = d->w_in, s = d->stride_w, p = d->pad_w, k = d->kw;
+    int lo = (p + s - 1) / s;                                  /* first ow with w0 >= 0 */
+    int hi = win + p - k < 0 ? 0 : (win + p - k) / s + 1;     /* ow < hi: w0 + k <= w_in */
+    hi = hi < d->w_out ? hi : d->w_out;
+    lo = lo < hi ? lo : hi;
+    if (hi - lo < 16) /* short rows: the per-output loop is faster */
+        lo = hi = 0;
     for (int oh = 0; oh < d->h_out; oh++) {
         int h0 = oh * d->stride_h - d->pad_h, h1 = h0 + d->kh < d->h_in ? h0 + d->kh : d->h_in;
         h0 = h0 < 0 ? 0 : h0;
-        for (int ow = 0; ow < d->w_out; ow++) {
-            int w0 = ow * d->stride_w - d->pad_w, w1 = w0 + d->kw < d->w_in ? w0 + d->kw : d->w_in;
-            w0 = w0 < 0 ? 0 : w0;
-            int best = h0 * d->w_in + w0;
-            float m = -INFINITY;
-            for (int h = h0; h < h1; h++)
-                for (int w = w0; w < w1; w++) {
-                    float v = x[h * d->w_in + w];
-                    /* Branch-free select: ties and signs are data-dependent. */
-                    int take = (v > m) | (v != v);
-                    m = take ? v : m;
-                    best = take ? h * d->w_in + w : best;
-                }
-            y[oh * d->w_out + ow] = m;
-            am[oh * d->w_out + ow] = best;
+        float *yr = y + (size_t)oh * d->w_out;
+        int32_t *ar = am + (size_t)oh * d->w_out;
+        for (int ow = 0; ow < lo; ow++)
+            maxpool_one(d, x, h0, h1, ow, yr + ow, ar + ow);
+        for (int ow = hi; ow < d->w_out; ow++)
+            maxpool_one(d, x, h0, h1, ow, yr + ow, ar + ow);
+        for (int ow = lo; ow < hi; ow++) {
+            yr[ow] = -INFINITY;
+            ar[ow] = h0 * win + ow * s - p;
         }
+        for (int h = h0; h < h1; h++)
+            for (int kw = 0; kw < k; kw++) {
+                const float *xr = x + (size_t)h * win + kw - p;
+                int base = h * win + kw - p;
+#pragma omp simd
+                for (int ow = lo; ow < hi; ow++) {
+                    float v = xr[ow * s];
+                    int take = (v > yr[ow]) | (v != v);
+                    yr[ow] = take ? v : yr[ow];
+                    ar[ow] = take ? base + ow * s : ar[ow];
+                }
+            }
     }
 }
 
