@@ -35,6 +35,24 @@ PY
 check "--accumulate epoch: one step per epoch" test "$(json_get e.json steps)" = 3
 check "--accumulate epoch: identical models" test "$(json_get e.json identical_models)" = True
 
+# A per-step schedule (one-cycle, sgd): every peer sets the same lr at the same
+# step, so models stay identical, and the lr in the metrics follows the cycle.
+"$PEERLESS" run --peers 3 --dataset synthetic --model mlp --epochs 2 --optimizer sgd --lr 0.05 \
+  --lr-schedule onecycle --run-dir "$TMP/rs" > s.json 2>/dev/null
+check "onecycle: identical models" test "$(json_get s.json identical_models)" = True
+check "onecycle: lr rises then falls (per-step metrics)" /usr/bin/python3 - "$TMP/rs/metrics" <<'PY'
+import json, sys
+rows = [[json.loads(l) for l in open(f"{sys.argv[1]}/peer-{r}.jsonl")] for r in range(3)]
+lrs = [x["lr"] for x in rows[0]]
+top = lrs.index(max(lrs))
+assert 0 < top < len(lrs) - 1 and abs(max(lrs) - 0.05) < 0.005, lrs
+assert lrs[0] < 0.01 and lrs[-1] < 0.001, lrs
+assert all(a <= b for a, b in zip(lrs[:top], lrs[1:top + 1])), lrs
+assert all(a >= b for a, b in zip(lrs[top:], lrs[top + 1:])), lrs
+assert all([x["lr"] for x in r] == lrs for r in rows), "peers disagree on lr"
+PY
+expect_error "bad --lr-schedule" "unknown lr schedule 'sometimes'" "$PEERLESS" run --peers 2 --dataset synthetic --lr-schedule sometimes
+
 # Compression keeps models identical (owners' decoded values are broadcast).
 "$PEERLESS" run --peers 3 --dataset synthetic --model mlp --epochs 1 --compression qsgd8 --run-dir "$TMP/rq" > q.json 2>/dev/null
 check "qsgd8: identical models" test "$(json_get q.json identical_models)" = True

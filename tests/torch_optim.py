@@ -4,7 +4,10 @@ Each optimizer/option combination runs 20 steps on the same random float32
 parameter vector with a fresh random gradient per step, halving lr after
 step 10, through libpeerless (ctypes) and through torch.optim (foreach=False).
 Parameters and every state vector must agree to relative error <= 1e-6.
-The plateau scheduler must give torch's lr after every step.
+The plateau scheduler must give torch's lr after every step; the per-step
+schedules (cosine = CosineAnnealingLR, onecycle = OneCycleLR with momentum
+cycling) must give torch's lr and momentum/beta1 before every update and the
+same parameters after the run.
 """
 import ctypes
 import math
@@ -34,6 +37,14 @@ class Plateau(ctypes.Structure):
                 ("last_epoch", ctypes.c_int64)]
 
 
+class SchedConfig(ctypes.Structure):
+    _fields_ = [("kind", ctypes.c_int), ("total_steps", ctypes.c_int64), ("lr", ctypes.c_double),
+                ("min_lr", ctypes.c_double), ("pct_start", ctypes.c_double),
+                ("div_factor", ctypes.c_double), ("final_div_factor", ctypes.c_double),
+                ("cycle_momentum", ctypes.c_int), ("base_momentum", ctypes.c_double),
+                ("max_momentum", ctypes.c_double)]
+
+
 ERR = ctypes.POINTER(Err)
 lib.pl_optim_kind_parse.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ERR]
 lib.pl_optim_config_init.argtypes = [ctypes.c_void_p, ctypes.c_int, ERR]
@@ -53,6 +64,15 @@ lib.pl_plateau_init.argtypes = [ctypes.POINTER(Plateau), ctypes.POINTER(PlateauC
 lib.pl_plateau_step.argtypes = [ctypes.POINTER(Plateau), ctypes.c_double,
                                 ctypes.POINTER(ctypes.c_int)]
 lib.pl_plateau_step.restype = ctypes.c_double
+lib.pl_sched_kind_parse.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ERR]
+lib.pl_sched_defaults.argtypes = [ctypes.c_int, ctypes.c_double]
+lib.pl_sched_defaults.restype = SchedConfig
+lib.pl_sched_prepare.argtypes = [ctypes.POINTER(SchedConfig), ctypes.c_void_p, ERR]
+lib.pl_sched_apply.argtypes = [ctypes.POINTER(SchedConfig), ctypes.c_int64, ctypes.c_void_p, ERR]
+lib.pl_optim_lr.argtypes = [ctypes.c_void_p]
+lib.pl_optim_lr.restype = ctypes.c_double
+lib.pl_optim_config_of.argtypes = [ctypes.c_void_p]
+lib.pl_optim_config_of.restype = ctypes.c_void_p
 
 TORCH = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
          "rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad}
@@ -222,12 +242,87 @@ def test_plateau(chk):
         chk.check(len(set(want)) > 1, f"plateau {kwargs}: sequence never reduces lr (weak test)")
 
 
+SCHED_CASES = [
+    ("cosine", "sgd", {"lr": 0.1, "momentum": 0.9}, {"min_lr": 0.001}),
+    ("cosine", "adam", {"lr": 0.01}, {}),
+    ("onecycle", "sgd", {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}, {}),
+    ("onecycle", "sgd", {"lr": 0.05}, {}),          # momentum 0: torch turns it on (0.95)
+    ("onecycle", "adam", {"lr": 0.003}, {}),        # cycles beta1
+    ("onecycle", "adamw", {"lr": 0.003, "weight_decay": 0.05}, {"pct_start": 0.25}),
+    ("onecycle", "rmsprop", {"lr": 0.001}, {}),
+]
+SCHED_STEPS = 37
+
+
+def torch_sched(kind, topt, sargs):
+    if kind == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(topt, SCHED_STEPS, eta_min=sargs.get("min_lr", 0))
+    return torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=topt.param_groups[0]["lr"],
+                                               total_steps=SCHED_STEPS, **sargs)
+
+
+def test_schedules(chk):
+    for i, (skind, kind, kwargs, sargs) in enumerate(SCHED_CASES):
+        what = f"{skind} {kind}{kwargs}{sargs}"
+        gen = torch.Generator().manual_seed(2000 + i)
+        p0 = torch.randn(N, generator=gen, dtype=torch.float32)
+        tp = torch.nn.Parameter(p0.clone())
+        topt = TORCH[kind]([tp], foreach=False, **kwargs)
+        tsched = torch_sched(skind, topt, sargs)
+        err = Err()
+        k = ctypes.c_int()
+        call(lib.pl_sched_kind_parse(skind.encode(), ctypes.byref(k), ctypes.byref(err)), err, skind)
+        sc = lib.pl_sched_defaults(k.value, kwargs["lr"])
+        sc.total_steps = SCHED_STEPS
+        for key, val in sargs.items():
+            setattr(sc, key, val)
+        ok = ctypes.c_int()
+        call(lib.pl_optim_kind_parse(kind.encode(), ctypes.byref(ok), ctypes.byref(err)), err, kind)
+        cfg = ctypes.create_string_buffer(4096)
+        call(lib.pl_optim_config_init(cfg, ok.value, ctypes.byref(err)), err, "config_init")
+        for key, val in kwargs.items():
+            call(lib.pl_optim_config_set(cfg, key.encode(), float(val), ctypes.byref(err)), err, key)
+        call(lib.pl_sched_prepare(ctypes.byref(sc), cfg, ctypes.byref(err)), err, "sched_prepare")
+        opt = ctypes.c_void_p()
+        call(lib.pl_optim_create(ctypes.byref(opt), cfg, N, ctypes.byref(err)), err, "create")
+        ours = p0.numpy().copy()
+        lrs, bad = set(), []
+        try:
+            for s in range(SCHED_STEPS):
+                call(lib.pl_sched_apply(ctypes.byref(sc), s, opt, ctypes.byref(err)), err, "apply")
+                want = topt.param_groups[0]["lr"]
+                got = lib.pl_optim_lr(opt)
+                lrs.add(round(want, 12))
+                if not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-15):
+                    bad.append(f"step {s}: lr {got} != torch {want}")
+                g = torch.randn(N, generator=gen, dtype=torch.float32)
+                tp.grad = g.clone()
+                topt.step()
+                tsched.step()
+                gg = g.numpy().copy()
+                call(lib.pl_optim_step(opt, fptr(ours), fptr(gg), N, ctypes.byref(err)), err, "step")
+            chk.check(not bad, f"{what}: " + "; ".join(bad[:3]))
+            chk.check(len(lrs) > SCHED_STEPS // 2, f"{what}: lr barely changes (weak test)")
+            chk.close(ours, tp.detach().numpy(), 1e-5, f"{what}: params after {SCHED_STEPS} steps")
+        finally:
+            lib.pl_optim_destroy(opt)
+    # adagrad has no momentum: onecycle with momentum cycling is refused, as torch refuses it
+    err = Err()
+    sc = lib.pl_sched_defaults(3, 0.01)
+    sc.total_steps = 10
+    cfg = ctypes.create_string_buffer(4096)
+    call(lib.pl_optim_config_init(cfg, 4, ctypes.byref(err)), err, "config_init")
+    rc = lib.pl_sched_prepare(ctypes.byref(sc), cfg, ctypes.byref(err))
+    chk.check(rc != 0 and b"momentum" in err.msg, f"onecycle + adagrad refused: rc {rc} {err.msg!r}")
+
+
 def main():
     torch.set_num_threads(1)
     chk = Checker()
     for i, (kind, kwargs) in enumerate(CASES):
         run_case(chk, kind, kwargs, seed=1000 + i)
     test_plateau(chk)
+    test_schedules(chk)
     chk.finish()
 
 

@@ -22,6 +22,17 @@
 #include "peerless/data.h"
 #include "peerless/nn.h"
 
+/* A model's default training recipe, used by `peerless train` for every
+ * setting the user does not give (NULL / 0 / negative: the command's own
+ * default). Chosen so a short run on 28x28 data trains well (docs/models.md). */
+typedef struct pl_recipe {
+    const char *optimizer;
+    double lr;            /* <= 0: the optimizer's default */
+    double weight_decay;  /* < 0: the optimizer's default */
+    int batch_size;       /* 0: the command's default */
+    const char *schedule; /* lr schedule (pl_sched_kind_parse); NULL: the command's */
+} pl_recipe;
+
 typedef struct pl_model_info {
     const char *name;
     const char *summary;
@@ -29,6 +40,7 @@ typedef struct pl_model_info {
     int min_size;     /* smallest input side the architecture accepts */
     int rgb;          /* 1: expects 3 channels (grayscale is repeated) */
     const char *head; /* output module: "<head>.weight" has the class count as dim 0 */
+    pl_recipe recipe; /* default training recipe */
 } pl_model_info;
 
 /* Registry lookup; NULL if unknown. */

@@ -165,4 +165,55 @@ int pl_early_stop_init(pl_early_stop *es, int patience, double min_delta, pl_err
  * *improved (may be NULL) is set to 1 if this value became the new best. */
 int pl_early_stop_step(pl_early_stop *es, double val_loss, int *improved);
 
+/* ---- Per-step learning-rate schedules (torch.optim.lr_scheduler) ----
+ *   constant   lr stays at the configured value
+ *   plateau    ReduceLROnPlateau (above), decided once per epoch
+ *   cosine     CosineAnnealingLR over total_steps updates, closed form:
+ *              lr(t) = min_lr + (lr - min_lr) * (1 + cos(pi * t / T)) / 2
+ *   onecycle   OneCycleLR (two phases, cosine annealing) with torch's
+ *              defaults: max_lr = lr, pct_start 0.3, div_factor 25,
+ *              final_div_factor 1e4, and cycle_momentum: momentum (sgd,
+ *              rmsprop) or beta1 (adam, adamw) goes 0.95 -> 0.85 -> 0.95.
+ * t counts optimizer updates from 0. Usage: pl_sched_prepare() on the
+ * optimizer config before pl_optim_create() (onecycle starts at
+ * lr / div_factor with momentum 0.95, as torch's constructor does), then
+ * pl_sched_apply(t) before update t. Every peer computes the same value from
+ * the same t, so schedules keep peers identical. */
+typedef enum pl_sched_kind {
+    PL_SCHED_PLATEAU = 0,
+    PL_SCHED_CONSTANT = 1,
+    PL_SCHED_COSINE = 2,
+    PL_SCHED_ONECYCLE = 3
+} pl_sched_kind;
+
+typedef struct pl_sched_config {
+    pl_sched_kind kind;
+    int64_t total_steps;      /* cosine, onecycle: >= 1 */
+    double lr;                /* base lr (cosine) / max_lr (onecycle) */
+    double min_lr;            /* cosine: eta_min >= 0 */
+    double pct_start;         /* onecycle: (0, 1) */
+    double div_factor;        /* onecycle: > 0 */
+    double final_div_factor;  /* onecycle: > 0 */
+    int cycle_momentum;       /* onecycle */
+    double base_momentum, max_momentum; /* onecycle, 0 <= base <= max < 1 */
+} pl_sched_config;
+
+/* torch's defaults for `kind` at base lr `lr` (total_steps left 0). */
+pl_sched_config pl_sched_defaults(pl_sched_kind kind, double lr);
+/* "plateau", "constant", "cosine", "onecycle" -> kind; PL_ERR_ARG lists them. */
+int pl_sched_kind_parse(const char *name, pl_sched_kind *kind, pl_err *err);
+const char *pl_sched_kind_name(pl_sched_kind kind);
+/* Validate `s` against the optimizer config and set the optimizer's starting
+ * values in *cfg (onecycle: lr and momentum/beta1). */
+int pl_sched_prepare(const pl_sched_config *s, pl_optim_config *cfg, pl_err *err);
+/* Learning rate and momentum (NAN when the schedule leaves momentum alone)
+ * for update t (0-based; t >= total_steps keeps the last value). */
+void pl_sched_values(const pl_sched_config *s, int64_t t, double *lr, double *momentum);
+/* Set the optimizer's lr (and momentum/beta1) for update t. A no-op for
+ * constant and plateau. */
+int pl_sched_apply(const pl_sched_config *s, int64_t t, pl_optim *opt, pl_err *err);
+/* Momentum for sgd / rmsprop, beta1 for adam / adamw (in [0, 1));
+ * PL_ERR_ARG for adagrad or for sgd / rmsprop created without momentum. */
+int pl_optim_set_momentum(pl_optim *opt, double momentum, pl_err *err);
+
 #endif

@@ -75,6 +75,7 @@ typedef struct pl_peer_config {
     int threads;
     const char *backend;         /* fast | ref */
     int peer_timeout_ms;
+    const char *lr_schedule;   /* plateau (default), constant, cosine, onecycle */
     int lr_patience, es_patience;
     double lr_factor, min_lr, min_delta;
     const char *metrics_path;    /* JSON lines per step (NULL: none) */

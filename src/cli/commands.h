@@ -27,6 +27,9 @@ int pl_peer_flags(pl_peer_config *c, pl_flag *out, int cap, const char **evaluat
 int pl_peer_parse_functions(const char *v, pl_peer_config *c, pl_err *err);
 int pl_peer_parse_mode(const char *v, pl_peer_config *c, pl_err *err);
 int pl_peer_parse_accumulate(const char *v, pl_peer_config *c, pl_err *err);
+/* Check the names in a peer config (model, optimizer, loss, lr schedule)
+ * before any peer starts, so a typo is one clear error, not N failed peers. */
+int pl_peer_check_names(const pl_peer_config *c, pl_err *err);
 const char *pl_json_num(char *buf, size_t len, double v);
 
 #endif

@@ -6,6 +6,9 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "peerless/models.h"
+#include "peerless/nn.h"
+#include "peerless/optim.h"
 #include "peerless/peer.h"
 #include "peerless/store.h"
 
@@ -101,6 +104,7 @@ int pl_peer_flags(pl_peer_config *c, pl_flag *out, int cap, const char **evaluat
         {"store", PL_FLAG_STR, &c->store_url, 0, -1, "URL", "object store holding the shards", 0},
         {"s3-endpoint", PL_FLAG_STR, &c->s3_endpoint, 0, -1, "URL", "S3-compatible endpoint", 0},
         {"peer-timeout", PL_FLAG_INT, &c->peer_timeout_ms, 100, 86400000, "MS", "fail if a peer is silent this long (default 60000)", 0},
+        {"lr-schedule", PL_FLAG_STR, &c->lr_schedule, 0, -1, "NAME", "plateau (default), constant, cosine or onecycle (per step, as torch)", 0},
         {"lr-patience", PL_FLAG_INT, &c->lr_patience, 0, 100000, "N", "ReduceLROnPlateau patience (default 2)", 0},
         {"lr-factor", PL_FLAG_DOUBLE, &c->lr_factor, 0, 0.999, "X", "ReduceLROnPlateau factor (default 0.1)", 0},
         {"patience", PL_FLAG_INT, &c->es_patience, 1, 100000, "N", "early-stopping patience (default 5)", 0},
@@ -111,6 +115,23 @@ int pl_peer_flags(pl_peer_config *c, pl_flag *out, int cap, const char **evaluat
         return -1;
     memcpy(out, f, sizeof f);
     return n;
+}
+
+int pl_peer_check_names(const pl_peer_config *c, pl_err *err)
+{
+    pl_optim_kind ok;
+    pl_sched_kind sk;
+    pl_loss_kind lk;
+    if (!pl_models_find(c->model))
+        return pl_err_set(err, PL_ERR_ARG, "--model: unknown model '%s' (available: %s)", c->model, pl_models_list());
+    int st = pl_optim_kind_parse(c->optimizer, &ok, err);
+    if (st)
+        return pl_err_wrap(err, st, "--optimizer");
+    if ((st = pl_loss_parse(c->loss, &lk, err)))
+        return pl_err_wrap(err, st, "--loss");
+    if ((st = pl_sched_kind_parse(c->lr_schedule, &sk, err)))
+        return pl_err_wrap(err, st, "--lr-schedule");
+    return PL_OK;
 }
 
 /* Parse "K" or "epoch" into the config's accumulate (0 = epoch). */
@@ -177,6 +198,8 @@ int pl_cmd_peer(int argc, char **argv)
     }
     if (!st)
         st = pl_peer_parse_accumulate(accumulate, &c, &err);
+    if (!st)
+        st = pl_peer_check_names(&c, &err);
     if (!st)
         st = pl_peer_parse_mode(mode, &c, &err);
     if (!st)

@@ -530,6 +530,8 @@ int pl_cmd_run(int argc, char **argv)
         st = setup_peer_cpu(&L, peer_cpu, &err);
     if (!st)
         st = pl_peer_parse_accumulate(accumulate, &c, &err);
+    if (!st)
+        st = pl_peer_check_names(&c, &err);
     char run_dir[1024];
     snprintf(run_dir, sizeof run_dir, "%s", L.run_dir ? L.run_dir : "");
     if (!L.run_dir)

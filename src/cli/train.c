@@ -16,7 +16,7 @@
 #include "peerless/safetensors.h"
 
 typedef struct train_opts {
-    const char *model, *dataset, *data_dir, *optimizer, *loss, *checkpoint_in, *checkpoint_out, *metrics, *backend;
+    const char *model, *dataset, *data_dir, *optimizer, *loss, *schedule, *checkpoint_in, *checkpoint_out, *metrics, *backend;
     int epochs, batch_size, threads, input_size, lr_patience, es_patience, train_limit;
     double lr, momentum, weight_decay, lr_factor, min_lr, min_delta, val_fraction;
     uint64_t seed;
@@ -30,6 +30,8 @@ typedef struct trainer {
     pl_loader *train_ld, *val_ld, *test_ld;
     pl_model *model;
     pl_optim *opt;
+    pl_sched_config sched;
+    double recipe_lr, recipe_wd; /* from the model's recipe: > 0 / >= 0 when set */
     pl_loss_kind loss;
     float *x;
     int32_t *y;
@@ -128,6 +130,10 @@ static int setup_optim(trainer *t, const pl_flag *flags, int nflags, pl_err *err
     if (st)
         return st;
     pl_optim_config cfg = pl_optim_defaults(kind);
+    if (t->recipe_lr > 0)
+        cfg.lr = t->recipe_lr;
+    if (t->recipe_wd >= 0)
+        cfg.weight_decay = t->recipe_wd;
     for (int i = 0; i < nflags; i++) {
         if (!flags[i].seen)
             continue;
@@ -138,7 +144,14 @@ static int setup_optim(trainer *t, const pl_flag *flags, int nflags, pl_err *err
         else if (!strcmp(flags[i].name, "weight-decay"))
             cfg.weight_decay = t->o.weight_decay;
     }
+    pl_sched_kind sk;
+    if ((st = pl_sched_kind_parse(t->o.schedule, &sk, err)))
+        return pl_err_wrap(err, st, "--lr-schedule");
     t->o.lr = cfg.lr;
+    t->sched = pl_sched_defaults(sk, cfg.lr);
+    t->sched.total_steps = (int64_t)t->o.epochs * (int64_t)pl_loader_num_batches(t->train_ld);
+    if ((st = pl_sched_prepare(&t->sched, &cfg, err)))
+        return pl_err_wrap(err, st, "--lr-schedule %s", t->o.schedule);
     return pl_optim_create(&t->opt, &cfg, pl_model_params(t->model)->count, err);
 }
 
@@ -194,6 +207,8 @@ static int train_epoch(trainer *t, int epoch, double *mean_loss, double *images_
             st = pl_model_loss(t->model, t->y, t->loss, &l, err);
         if (!st)
             st = pl_model_backward(t->model, err);
+        if (!st)
+            st = pl_sched_apply(&t->sched, pl_optim_steps(t->opt), t->opt, err);
         if (!st)
             st = pl_optim_step(t->opt, params->data, grads->data, params->count, err);
         if (st)
@@ -263,11 +278,38 @@ static cJSON *epoch_row(int epoch, double train_loss, double val_loss, double te
     return r;
 }
 
+static int flag_seen(const pl_flag *flags, int nflags, const char *name)
+{
+    for (int i = 0; i < nflags; i++)
+        if (!strcmp(flags[i].name, name))
+            return flags[i].seen;
+    return 0;
+}
+
+/* The model's recipe fills what the user left out: optimizer, lr, weight
+ * decay and schedule only when --optimizer is not given (they belong
+ * together), the batch size unless --batch-size is given. */
+static void apply_recipe(trainer *t, const pl_model_info *mi, const pl_flag *flags, int nflags)
+{
+    const pl_recipe *r = &mi->recipe;
+    if (r->batch_size > 0 && !flag_seen(flags, nflags, "batch-size"))
+        t->o.batch_size = r->batch_size;
+    if (!r->optimizer || flag_seen(flags, nflags, "optimizer"))
+        return;
+    t->o.optimizer = r->optimizer;
+    t->recipe_lr = flag_seen(flags, nflags, "lr") ? 0 : r->lr;
+    t->recipe_wd = flag_seen(flags, nflags, "weight-decay") ? -1 : r->weight_decay;
+    if (r->schedule && !flag_seen(flags, nflags, "lr-schedule"))
+        t->o.schedule = r->schedule;
+}
+
 static int run_training(trainer *t, const pl_flag *flags, int nflags, pl_err *err)
 {
     const pl_model_info *mi = pl_models_find(t->o.model);
     if (!mi)
         return pl_err_set(err, PL_ERR_NOTFOUND, "unknown model '%s' (available: %s)", t->o.model, pl_models_list());
+    t->recipe_wd = -1;
+    apply_recipe(t, mi, flags, nflags);
     const pl_backend *be = pl_backend_by_name(t->o.backend);
     if (!be)
         return pl_err_set(err, PL_ERR_ARG, "unknown backend '%s' (expected fast or ref)", t->o.backend);
@@ -290,9 +332,12 @@ static int run_training(trainer *t, const pl_flag *flags, int nflags, pl_err *er
         return st;
     if (t->o.metrics && !(t->metrics = fopen(t->o.metrics, "w")))
         return pl_err_set(err, PL_ERR_IO, "cannot open metrics file %s for writing", t->o.metrics);
-    fprintf(stderr, "peerless train: %s on %s (%zu train / %zu val / %lld test, input %dx%dx%d), %s lr %g, batch %d, %d threads, backend %s\n",
+    const pl_optim_config *oc = pl_optim_config_of(t->opt);
+    fprintf(stderr, "peerless train: %s on %s (%zu train / %zu val / %lld test, input %dx%dx%d), %s lr %g "
+            "weight decay %g, %s schedule, batch %d, %d threads, backend %s\n",
             t->o.model, t->o.dataset, t->n_train, t->n_val, (long long)pl_dataset_get_info(t->test_ds).n, t->c,
-            t->h, t->w, t->o.optimizer, t->o.lr, t->o.batch_size, pl_backend_threads(), be->name);
+            t->h, t->w, t->o.optimizer, t->o.lr, oc->weight_decay, t->o.schedule, t->o.batch_size,
+            pl_backend_threads(), be->name);
 
     pl_plateau plateau;
     pl_plateau_config pc = pl_plateau_defaults();
@@ -326,7 +371,7 @@ static int run_training(trainer *t, const pl_flag *flags, int nflags, pl_err *er
             return st;
         fprintf(stderr, "epoch %d: train_loss %.4f val_loss %.4f test_loss %.4f test_accuracy %.4f lr %g (%.1fs)\n",
                 epoch, train_loss, val_loss, test_loss, test_acc, lr, pl_now() - e0);
-        if (t->val_ld) {
+        if (t->val_ld && t->sched.kind == PL_SCHED_PLATEAU) {
             int reduced = 0;
             double new_lr = pl_plateau_step(&plateau, val_loss, &reduced);
             if (reduced) {
@@ -334,6 +379,8 @@ static int run_training(trainer *t, const pl_flag *flags, int nflags, pl_err *er
                 if ((st = pl_optim_set_lr(t->opt, new_lr, err)))
                     return st;
             }
+        }
+        if (t->val_ld) {
             if (pl_early_stop_step(&es, val_loss, NULL)) {
                 fprintf(stderr, "early stopping: no validation improvement for %d epochs\n", es.patience);
                 stopped = 1;
@@ -376,6 +423,7 @@ int pl_cmd_train(int argc, char **argv)
     o->model = "lenet5";
     o->dataset = "fashion-mnist";
     o->optimizer = "adam";
+    o->schedule = "plateau";
     o->loss = "cross_entropy";
     o->backend = "fast";
     o->epochs = 3;
@@ -391,17 +439,18 @@ int pl_cmd_train(int argc, char **argv)
         {"dataset", PL_FLAG_STR, &o->dataset, 0, -1, "NAME", "fashion-mnist (default), mnist, cifar10, synthetic", 0},
         {"data-dir", PL_FLAG_STR, &o->data_dir, 0, -1, "DIR", "dataset directory (default: the dataset's standard place)", 0},
         {"epochs", PL_FLAG_INT, &o->epochs, 1, 100000, "N", "epochs to train (default 3)", 0},
-        {"batch-size", PL_FLAG_INT, &o->batch_size, 1, 65536, "N", "mini-batch size (default 32)", 0},
+        {"batch-size", PL_FLAG_INT, &o->batch_size, 1, 65536, "N", "mini-batch size (default: the model's recipe, else 32)", 0},
         {"lr", PL_FLAG_DOUBLE, &o->lr, 0, 10, "X", "learning rate (default: the optimizer's; adam 0.001)", 0},
         {"momentum", PL_FLAG_DOUBLE, &o->momentum, 0, 1, "X", "momentum for sgd / rmsprop (default 0)", 0},
         {"weight-decay", PL_FLAG_DOUBLE, &o->weight_decay, 0, 1, "X", "weight decay (default: the optimizer's)", 0},
-        {"optimizer", PL_FLAG_STR, &o->optimizer, 0, -1, "NAME", "sgd, adam (default), adamw, rmsprop, adagrad", 0},
+        {"optimizer", PL_FLAG_STR, &o->optimizer, 0, -1, "NAME", "sgd, adam, adamw, rmsprop, adagrad (default: the model's recipe, else adam)", 0},
         {"loss", PL_FLAG_STR, &o->loss, 0, -1, "NAME", "cross_entropy (default) or nll", 0},
         {"seed", PL_FLAG_U64, &o->seed, 0, -1, "N", "seed for init, split, shuffling, augmentation (default 42)", 0},
         {"threads", PL_FLAG_INT, &o->threads, 0, 1024, "N", "compute threads (default: all cores)", 0},
         {"backend", PL_FLAG_STR, &o->backend, 0, -1, "NAME", "compute backend: fast (default) or ref", 0},
         {"input-size", PL_FLAG_INT, &o->input_size, 0, 4096, "N", "resize inputs to NxN (default: the model's)", 0},
         {"val-fraction", PL_FLAG_DOUBLE, &o->val_fraction, 0, 0.9, "X", "validation share of the training set (default 0.1)", 0},
+        {"lr-schedule", PL_FLAG_STR, &o->schedule, 0, -1, "NAME", "plateau (ReduceLROnPlateau), constant, cosine or onecycle (per step, as torch); default: the model's recipe, else plateau", 0},
         {"lr-patience", PL_FLAG_INT, &o->lr_patience, 0, 100000, "N", "ReduceLROnPlateau patience in epochs (default 2)", 0},
         {"lr-factor", PL_FLAG_DOUBLE, &o->lr_factor, 0, 0.999, "X", "ReduceLROnPlateau factor (default 0.1)", 0},
         {"min-lr", PL_FLAG_DOUBLE, &o->min_lr, 0, 10, "X", "ReduceLROnPlateau minimum lr (default 0)", 0},

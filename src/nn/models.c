@@ -44,20 +44,27 @@ static int build_lenet5(pl_model *m, int k)
 
 /* init: the model's own initialisation scheme applied after PyTorch's
  * defaults (NULL: the defaults are the scheme). */
+/* Default recipes (pl_recipe; docs/models.md): NONE leaves the command's
+ * defaults (adam 1e-3, batch 32, ReduceLROnPlateau) that suit the small
+ * models; the torchvision models get SGD + one-cycle, measured on
+ * Fashion-MNIST (2 epochs of resnet18: see docs/models.md). */
+#define RECIPE_NONE {NULL, 0, -1, 0, NULL}
+#define RECIPE_ZOO {"sgd", 0.1, 5e-4, 128, "onecycle"}
+
 static const struct {
     pl_model_info info;
     build_fn build;
     const pl_zoo_scheme *init;
 } zoo[] = {
-    {{"mlp", "3-layer perceptron 256-128-K (ours)", 0, 1, 0, "fc3"}, build_mlp, NULL},
-    {{"lenet5", "LeNet-5 with batch norm, ReLU and max pooling, 32x32 input (ours)", 32, 32, 0, "fc3"}, build_lenet5, NULL},
-    {{"vgg11", "VGG-11 as torchvision 0.14 vgg11 (128.8M parameters at K=10)", 32, 32, 1, "classifier.6"}, pl_zoo_vgg11,
+    {{"mlp", "3-layer perceptron 256-128-K (ours)", 0, 1, 0, "fc3", RECIPE_NONE}, build_mlp, NULL},
+    {{"lenet5", "LeNet-5 with batch norm, ReLU and max pooling, 32x32 input (ours)", 32, 32, 0, "fc3", RECIPE_NONE}, build_lenet5, NULL},
+    {{"vgg11", "VGG-11 as torchvision 0.14 vgg11 (128.8M parameters at K=10)", 32, 32, 1, "classifier.6", RECIPE_ZOO}, pl_zoo_vgg11,
      &pl_zoo_vgg_scheme},
-    {{"squeezenet1_1", "SqueezeNet 1.1 as torchvision 0.14 squeezenet1_1", 32, 17, 1, "classifier.1"}, pl_zoo_squeezenet1_1,
+    {{"squeezenet1_1", "SqueezeNet 1.1 as torchvision 0.14 squeezenet1_1", 32, 17, 1, "classifier.1", RECIPE_ZOO}, pl_zoo_squeezenet1_1,
      &pl_zoo_squeezenet_scheme},
-    {{"mobilenet_v3_small", "MobileNetV3-Small as torchvision 0.14 mobilenet_v3_small", 32, 1, 1, "classifier.3"},
+    {{"mobilenet_v3_small", "MobileNetV3-Small as torchvision 0.14 mobilenet_v3_small", 32, 1, 1, "classifier.3", RECIPE_ZOO},
      pl_zoo_mobilenet_v3_small, &pl_zoo_mobilenet_scheme},
-    {{"resnet18", "ResNet-18 as torchvision 0.14 resnet18", 32, 1, 1, "fc"}, pl_zoo_resnet18, &pl_zoo_resnet_scheme},
+    {{"resnet18", "ResNet-18 as torchvision 0.14 resnet18", 32, 1, 1, "fc", RECIPE_ZOO}, pl_zoo_resnet18, &pl_zoo_resnet_scheme},
 };
 
 #define ZOO_N (sizeof zoo / sizeof zoo[0])

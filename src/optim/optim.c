@@ -198,6 +198,25 @@ int pl_optim_set_lr(pl_optim *opt, double lr, pl_err *err)
     return rc;
 }
 
+int pl_optim_set_momentum(pl_optim *opt, double momentum, pl_err *err)
+{
+    pl_optim_kind k = opt->cfg.kind;
+    if (!(momentum >= 0 && momentum < 1))
+        return pl_err_set(err, PL_ERR_ARG, "%s: momentum = %g invalid, expected [0, 1)",
+                          opt->ops->name, momentum);
+    if (k == PL_OPTIM_ADAM || k == PL_OPTIM_ADAMW) {
+        opt->cfg.beta1 = momentum;
+        return PL_OK;
+    }
+    if ((k == PL_OPTIM_SGD || k == PL_OPTIM_RMSPROP) && opt->cfg.momentum > 0 && momentum > 0) {
+        opt->cfg.momentum = momentum;
+        return PL_OK;
+    }
+    return pl_err_set(err, PL_ERR_ARG,
+                      "%s: cannot set momentum to %g (the optimizer was created %s)", opt->ops->name,
+                      momentum, k == PL_OPTIM_ADAGRAD ? "without momentum (adagrad)" : "with momentum 0");
+}
+
 int64_t pl_optim_steps(const pl_optim *opt) { return opt->steps; }
 
 int pl_optim_set_steps(pl_optim *opt, int64_t steps, pl_err *err)

@@ -33,6 +33,7 @@ void pl_peer_config_init(pl_peer_config *c)
     c->backend = "fast";
     c->peer_timeout_ms = 60000;
     c->lr_patience = 2;
+    c->lr_schedule = "plateau";
     c->es_patience = 5;
     c->lr_factor = 0.1;
     c->function_name = "compute_gradient";
@@ -47,6 +48,7 @@ typedef struct peer {
     pl_loader *train_ld, *val_ld, *test_ld;
     pl_model *model;
     pl_optim *opt;
+    pl_sched_config sched;
     pl_loss_kind loss;
     float *x;
     int32_t *y;
@@ -149,6 +151,16 @@ static int make_loader(peer *p, const pl_dataset *ds, size_t off, size_t n, pl_s
     return st;
 }
 
+/* Synchronisation steps per epoch: the peer's batches in groups of
+ * `accumulate` (all of them for --accumulate epoch). Equal on every peer. */
+static size_t steps_per_epoch(const peer *p)
+{
+    const pl_peer_config *c = p->cfg;
+    size_t nb = c->batches > 0 ? (size_t)c->batches : pl_loader_num_batches(p->train_ld);
+    size_t per_step = c->accumulate > 0 ? (size_t)c->accumulate : nb;
+    return per_step ? (nb + per_step - 1) / per_step : 0;
+}
+
 static int setup(peer *p, pl_err *err)
 {
     const pl_peer_config *c = p->cfg;
@@ -205,6 +217,13 @@ static int setup(peer *p, pl_err *err)
         oc.momentum = c->momentum;
     if (c->weight_decay >= 0)
         oc.weight_decay = c->weight_decay;
+    pl_sched_kind sk;
+    if ((st = pl_sched_kind_parse(c->lr_schedule, &sk, err)))
+        return pl_err_wrap(err, st, "--lr-schedule");
+    p->sched = pl_sched_defaults(sk, oc.lr);
+    p->sched.total_steps = (int64_t)c->epochs * (int64_t)steps_per_epoch(p);
+    if ((st = pl_sched_prepare(&p->sched, &oc, err)))
+        return pl_err_wrap(err, st, "--lr-schedule %s", c->lr_schedule);
     st = pl_optim_create(&p->opt, &oc, pl_model_params(p->model)->count, err);
     if (st)
         return st;
@@ -379,6 +398,9 @@ static int sync_step(peer *p, int samples, double loss_sum, step_stats *ss, pl_e
         bu->data[i] = p->sync[gr->count + i] * inv;
     ss->loss = p->sync[p->nsync - 1] / total;
     ss->samples = (int)total;
+    int st2 = pl_sched_apply(&p->sched, pl_optim_steps(p->opt), p->opt, err);
+    if (st2)
+        return st2;
     return pl_optim_step(p->opt, pa->data, gr->data, pa->count, err);
 }
 
@@ -420,7 +442,7 @@ static int run_epoch(peer *p, int epoch, pl_plateau *plateau, pl_early_stop *es,
     pl_loader_set_epoch(p->train_ld, epoch);
     size_t nb = c->batches > 0 ? (size_t)c->batches : pl_loader_num_batches(p->train_ld);
     size_t per_step = c->accumulate > 0 ? (size_t)c->accumulate : nb;
-    size_t steps = (nb + per_step - 1) / per_step;
+    size_t steps = steps_per_epoch(p);
     for (size_t s = 0; s < steps; s++) {
         step_stats ss;
         memset(&ss, 0, sizeof ss);
@@ -453,7 +475,7 @@ static int run_epoch(peer *p, int epoch, pl_plateau *plateau, pl_early_stop *es,
                     epoch + 1, s + 1, steps, ss.loss);
         if (s + 1 == steps && isfinite(val_loss)) {
             int reduced = 0;
-            double lr = pl_plateau_step(plateau, val_loss, &reduced);
+            double lr = p->sched.kind == PL_SCHED_PLATEAU ? pl_plateau_step(plateau, val_loss, &reduced) : 0;
             if (reduced && (st = pl_optim_set_lr(p->opt, lr, err)))
                 return st;
             *stop = pl_early_stop_step(es, val_loss, NULL);
