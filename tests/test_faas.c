@@ -1,13 +1,17 @@
 /* test_faas.c — the local Lambda-compatible platform end to end: Runtime API
  * loop, cold/warm, scale to zero, concurrency/throttling, timeout and memory
- * kills, crashes, init errors, API errors and the REPORT log. The function
- * is this binary started as `test_faas runtime` (tests/faas_runtime.c). */
+ * kills, crashes, init errors, API errors and the REPORT log; the Step
+ * Functions API (state machines, executions and their ends, history, error
+ * shapes) and SigV4 checks, driven through the AWS clients of aws.h. The
+ * function is this binary started as `test_faas runtime`
+ * (tests/faas_runtime.c). */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include "faas_runtime.c"
+#include "peerless/aws.h"
 #include "peerless/faas.h"
 #include "test.h"
 
@@ -302,6 +306,337 @@ static void test_report_log(const char *path)
     PL_CHECK(bad == 0 && cold >= 6, "%zu malformed REPORT lines, %zu cold starts", bad, cold);
 }
 
+
+/* ---- Step Functions API ------------------------------------------------- */
+
+#define SM_ARN "arn:aws:states:us-east-1:000000000000:stateMachine:"
+#define EX_ARN "arn:aws:states:us-east-1:000000000000:execution:"
+#define FN_ARN "arn:aws:lambda:us-east-1:000000000000:function:"
+
+/* POST / with X-Amz-Target: AWSStepFunctions.ACTION; returns the HTTP status
+ * and the parsed body (caller deletes). content_type NULL = the JSON 1.0 one. */
+static long sfn_raw(const char *action, const char *body, const char *content_type, cJSON **out)
+{
+    CURL *h = curl_easy_init();
+    rt_msg m;
+    memset(&m, 0, sizeof m);
+    char target[128], ct[128], url[128];
+    snprintf(target, sizeof target, "X-Amz-Target: AWSStepFunctions.%s", action);
+    snprintf(ct, sizeof ct, "Content-Type: %s", content_type ? content_type : "application/x-amz-json-1.0");
+    snprintf(url, sizeof url, "%s/", BASE);
+    struct curl_slist *hd = curl_slist_append(curl_slist_append(NULL, target), ct);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, rt_on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &m);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
+    long code = -1;
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_slist_free_all(hd);
+    curl_easy_cleanup(h);
+    *out = cJSON_Parse(m.body ? m.body : "");
+    free(m.body);
+    return code;
+}
+
+/* The call must fail with HTTP 400 (or want), __type `type` and a message
+ * containing `part`. */
+static void sfn_expect_error(const char *action, const char *body, const char *ct, long want, const char *type,
+                             const char *part)
+{
+    cJSON *j = NULL;
+    long code = sfn_raw(action, body, ct, &j);
+    PL_CHECK(code == want && !strcmp(jstr(j, "__type"), type) && strstr(jstr(j, "message"), part),
+             "%s %s: HTTP %ld %s '%s', want %ld %s with '%s'", action, body, code, jstr(j, "__type"),
+             jstr(j, "message"), want, type, part);
+    cJSON_Delete(j);
+}
+
+/* CreateStateMachine through the API; returns 1 on HTTP 200 with the ARN. */
+static int sfn_create(const char *name, const char *definition)
+{
+    cJSON *req = cJSON_CreateObject(), *j = NULL;
+    cJSON_AddStringToObject(req, "name", name);
+    cJSON_AddStringToObject(req, "definition", definition);
+    cJSON_AddStringToObject(req, "roleArn", "arn:aws:iam::000000000000:role/test");
+    char *body = cJSON_PrintUnformatted(req), arn[256];
+    long code = sfn_raw("CreateStateMachine", body, NULL, &j);
+    snprintf(arn, sizeof arn, SM_ARN "%s", name);
+    int ok = code == 200 && !strcmp(jstr(j, "stateMachineArn"), arn) &&
+             cJSON_GetNumberValue(cJSON_GetObjectItem(j, "creationDate")) > 1.6e9;
+    PL_CHECK(ok, "create %s: HTTP %ld %s", name, code, j ? cJSON_PrintUnformatted(j) : "");
+    cJSON_Delete(j);
+    cJSON_Delete(req);
+    free(body);
+    return ok;
+}
+
+/* Start with the aws.h client, poll DescribeExecution until it leaves
+ * RUNNING (at most 10 s); the final description is in *ex. */
+static void sfn_run(const char *machine, const char *name, const char *input, pl_aws_execution *ex, char **arn_out)
+{
+    pl_aws_opts o = {NULL, BASE, 10000};
+    char sm[200], *arn = NULL;
+    pl_err err = {0};
+    snprintf(sm, sizeof sm, SM_ARN "%s", machine);
+    memset(ex, 0, sizeof *ex);
+    int st = pl_aws_sfn_start_execution(&o, sm, name, input, &arn, &err);
+    PL_CHECK(st == PL_OK && arn, "StartExecution %s: %s", machine, err.msg);
+    for (int i = 0; !st && i < 1000; i++) {
+        pl_aws_execution_free(ex);
+        st = pl_aws_sfn_describe_execution(&o, arn, ex, &err);
+        PL_CHECK(st == PL_OK, "DescribeExecution %s: %s", arn, err.msg);
+        if (st || strcmp(ex->status, "RUNNING"))
+            break;
+        usleep(10000);
+    }
+    if (arn_out)
+        *arn_out = arn;
+    else
+        free(arn);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void test_sfn_runs(void)
+{
+    setenv("AWS_ACCESS_KEY_ID", "AKIDTEST", 1); /* the clients sign every request */
+    setenv("AWS_SECRET_ACCESS_KEY", "test-secret", 1);
+    setenv("AWS_REGION", "us-east-1", 1);
+    unsetenv("AWS_SESSION_TOKEN");
+    /* A Lambda function ARN as Resource, and the lambda:invoke integration. */
+    PL_CHECK(sfn_create("direct", "{\"StartAt\":\"T\",\"States\":{\"T\":{\"Type\":\"Task\",\"Resource\":\"" FN_ARN
+                                  "echo\",\"End\":true}}}"),
+             "create direct");
+    pl_aws_execution ex;
+    char *arn = NULL;
+    sfn_run("direct", "run-1", "{\"x\":41}", &ex, &arn);
+    cJSON *out = cJSON_Parse(ex.output ? ex.output : "");
+    PL_CHECK(ex.status && !strcmp(ex.status, "SUCCEEDED") &&
+                 cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(out, "event"), "x")) == 41,
+             "direct Task ran echo: %s %s", ex.status ? ex.status : "?", ex.output ? ex.output : "");
+    PL_CHECK(arn && !strcmp(arn, EX_ARN "direct:run-1"), "execution ARN %s", arn ? arn : "");
+    cJSON_Delete(out);
+    pl_aws_execution_free(&ex);
+
+    /* History: ExecutionStarted first, ExecutionSucceeded last, epoch timestamps, paging. */
+    char body[512];
+    cJSON *j = NULL;
+    snprintf(body, sizeof body, "{\"executionArn\":\"%s\",\"reverseOrder\":true,\"maxResults\":1}", arn);
+    long code = sfn_raw("GetExecutionHistory", body, NULL, &j);
+    const cJSON *ev = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "events"), 0);
+    PL_CHECK(code == 200 && !strcmp(jstr(ev, "type"), "ExecutionSucceeded") &&
+                 cJSON_GetNumberValue(cJSON_GetObjectItem(ev, "timestamp")) > 1.6e9 && *jstr(j, "nextToken"),
+             "history, newest first: HTTP %ld %s", code, j ? cJSON_PrintUnformatted(j) : "");
+    cJSON_Delete(j);
+    snprintf(body, sizeof body, "{\"executionArn\":\"%s\"}", arn);
+    code = sfn_raw("GetExecutionHistory", body, NULL, &j);
+    const cJSON *evs = cJSON_GetObjectItem(j, "events");
+    PL_CHECK(code == 200 && cJSON_GetArraySize(evs) >= 5 &&
+                 !strcmp(jstr(cJSON_GetArrayItem(evs, 0), "type"), "ExecutionStarted") &&
+                 !strcmp(jstr(cJSON_GetArrayItem(evs, 3), "type"), "TaskSucceeded"),
+             "full history: %d events", cJSON_GetArraySize(evs));
+    cJSON_Delete(j);
+    /* Same name: idempotent only while running with the same input. */
+    snprintf(body, sizeof body, "{\"stateMachineArn\":\"" SM_ARN "direct\",\"name\":\"run-1\",\"input\":\"{}\"}");
+    sfn_expect_error("StartExecution", body, NULL, 400, "ExecutionAlreadyExists", arn);
+    free(arn);
+
+    PL_CHECK(sfn_create("integration", "{\"StartAt\":\"T\",\"States\":{\"T\":{\"Type\":\"Task\",\"Resource\":"
+                                       "\"arn:aws:states:::lambda:invoke\",\"Parameters\":{\"FunctionName\":\"" FN_ARN
+                                       "echo:$LATEST\",\"Payload.$\":\"$\"},\"End\":true}}}"),
+             "create integration");
+    sfn_run("integration", NULL, "{\"x\":7}", &ex, NULL);
+    out = cJSON_Parse(ex.output ? ex.output : "");
+    const cJSON *pay = cJSON_GetObjectItem(out, "Payload");
+    PL_CHECK(ex.status && !strcmp(ex.status, "SUCCEEDED") && cJSON_GetNumberValue(cJSON_GetObjectItem(out, "StatusCode")) == 200 &&
+                 cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(pay, "event"), "x")) == 7,
+             "lambda:invoke wraps the Payload: %s", ex.output ? ex.output : "");
+    cJSON_Delete(out);
+    pl_aws_execution_free(&ex);
+
+    /* A function error fails the execution with its errorType and document. */
+    PL_CHECK(sfn_create("fails", "{\"StartAt\":\"T\",\"States\":{\"T\":{\"Type\":\"Task\",\"Resource\":\"" FN_ARN
+                                 "echo\",\"Parameters\":{\"op\":\"error\"},\"End\":true}}}"),
+             "create fails");
+    sfn_run("fails", "f1", NULL, &ex, NULL);
+    PL_CHECK(ex.status && !strcmp(ex.status, "FAILED") && ex.error && !strcmp(ex.error, "TestError") && ex.cause &&
+                 strstr(ex.cause, "asked to fail") && !ex.output,
+             "function error: %s %s %s", ex.status ? ex.status : "?", ex.error ? ex.error : "", ex.cause ? ex.cause : "");
+    pl_aws_execution_free(&ex);
+    PL_CHECK(sfn_create("missing", "{\"StartAt\":\"T\",\"States\":{\"T\":{\"Type\":\"Task\",\"Resource\":\"" FN_ARN
+                                   "nosuch\",\"End\":true}}}"),
+             "create missing");
+    sfn_run("missing", "m1", NULL, &ex, NULL);
+    PL_CHECK(ex.error && !strcmp(ex.error, "Lambda.ResourceNotFoundException") && ex.cause && strstr(ex.cause, "nosuch"),
+             "unknown function: %s %s", ex.error ? ex.error : "", ex.cause ? ex.cause : "");
+    pl_aws_execution_free(&ex);
+
+    /* The machine's TimeoutSeconds ends the execution as TIMED_OUT. */
+    PL_CHECK(sfn_create("slow", "{\"TimeoutSeconds\":1,\"StartAt\":\"W\",\"States\":{\"W\":{\"Type\":\"Wait\","
+                                "\"Seconds\":2,\"End\":true}}}"),
+             "create slow");
+    double t0 = now_s();
+    sfn_run("slow", "s1", NULL, &ex, &arn);
+    double dt = now_s() - t0;
+    PL_CHECK(ex.status && !strcmp(ex.status, "TIMED_OUT") && ex.error && !strcmp(ex.error, "States.Timeout") &&
+                 dt >= 0.95 && dt < 1.9,
+             "timed out after %.2f s: %s", dt, ex.status ? ex.status : "?");
+    pl_aws_execution_free(&ex);
+    free(arn);
+
+    /* StopExecution aborts a running execution with the given error. */
+    pl_aws_opts o = {NULL, BASE, 10000};
+    pl_err err = {0};
+    PL_CHECK(sfn_create("waits", "{\"StartAt\":\"W\",\"States\":{\"W\":{\"Type\":\"Wait\",\"Seconds\":1,\"End\":true}}}"),
+             "create waits");
+    PL_CHECK(pl_aws_sfn_start_execution(&o, SM_ARN "waits", "w1", "{\"a\":1}", &arn, &err) == PL_OK, "start: %s", err.msg);
+    free(arn);
+    PL_CHECK(pl_aws_sfn_start_execution(&o, SM_ARN "waits", "w1", "{\"a\":1}", &arn, &err) == PL_OK,
+             "same name and input while running is idempotent: %s", err.msg);
+    free(arn);
+    sfn_expect_error("StartExecution", "{\"stateMachineArn\":\"" SM_ARN "waits\",\"name\":\"w1\",\"input\":\"{}\"}", NULL,
+                     400, "ExecutionAlreadyExists", "w1");
+    code = sfn_raw("StopExecution", "{\"executionArn\":\"" EX_ARN "waits:w1\",\"error\":\"Halt\",\"cause\":\"by test\"}", NULL,
+                   &j);
+    PL_CHECK(code == 200 && cJSON_GetNumberValue(cJSON_GetObjectItem(j, "stopDate")) > 1.6e9, "StopExecution: %ld", code);
+    cJSON_Delete(j);
+    PL_CHECK(pl_aws_sfn_describe_execution(&o, EX_ARN "waits:w1", &ex, &err) == PL_OK && !strcmp(ex.status, "ABORTED") &&
+                 ex.error && !strcmp(ex.error, "Halt") && ex.cause && !strcmp(ex.cause, "by test"),
+             "aborted: %s %s", ex.status ? ex.status : err.msg, ex.error ? ex.error : "");
+    pl_aws_execution_free(&ex);
+    code = sfn_raw("ListExecutions", "{\"stateMachineArn\":\"" SM_ARN "waits\",\"statusFilter\":\"ABORTED\"}", NULL, &j);
+    PL_CHECK(code == 200 && cJSON_GetArraySize(cJSON_GetObjectItem(j, "executions")) == 1, "ListExecutions ABORTED");
+    cJSON_Delete(j);
+    code = sfn_raw("GetExecutionHistory", "{\"executionArn\":\"" EX_ARN "waits:w1\",\"reverseOrder\":true}", NULL, &j);
+    PL_CHECK(!strcmp(jstr(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "events"), 0), "type"), "ExecutionAborted"),
+             "aborted history ends with ExecutionAborted");
+    cJSON_Delete(j);
+}
+
+static void test_sfn_errors(void)
+{
+    pl_aws_opts o = {NULL, BASE, 10000};
+    pl_err err = {0};
+    char *arn = NULL;
+    int st = pl_aws_sfn_start_execution(&o, SM_ARN "nope", NULL, "{}", &arn, &err);
+    PL_CHECK(st == PL_ERR_ARG && strstr(err.msg, "StateMachineDoesNotExist") && strstr(err.msg, SM_ARN "nope") &&
+                 strstr(err.msg, BASE),
+             "unknown machine names the ARN and the endpoint: %s", err.msg);
+    pl_aws_execution ex;
+    st = pl_aws_sfn_describe_execution(&o, EX_ARN "direct:never", &ex, &err);
+    PL_CHECK(st == PL_ERR_ARG && strstr(err.msg, "ExecutionDoesNotExist"), "unknown execution: %s", err.msg);
+    const char *def = "{\"StartAt\":\"P\",\"States\":{\"P\":{\"Type\":\"Pass\",\"End\":true}}}";
+    char body[1024];
+    snprintf(body, sizeof body, "{\"name\":\"bad name\",\"definition\":\"%s\",\"roleArn\":\"arn:aws:iam::0:role/r\"}",
+             "{}");
+    sfn_expect_error("CreateStateMachine", body, NULL, 400, "InvalidName", "bad name");
+    char longname[100];
+    memset(longname, 'n', 81);
+    longname[81] = '\0';
+    snprintf(body, sizeof body, "{\"name\":\"%s\",\"definition\":\"{}\",\"roleArn\":\"arn:aws:iam::0:role/r\"}", longname);
+    sfn_expect_error("CreateStateMachine", body, NULL, 400, "ValidationException", "less than or equal to 80");
+    sfn_expect_error("CreateStateMachine",
+                     "{\"name\":\"x\",\"definition\":\"{\\\"StartAt\\\":\\\"A\\\",\\\"States\\\":{\\\"A\\\":{\\\"Type\\\":"
+                     "\\\"Pass\\\",\\\"Next\\\":\\\"B\\\"}}}\",\"roleArn\":\"arn:aws:iam::0:role/r\"}",
+                     NULL, 400, "InvalidDefinition", "state 'A'");
+    sfn_expect_error("CreateStateMachine",
+                     "{\"name\":\"x\",\"definition\":\"{\\\"StartAt\\\":\\\"A\\\",\\\"States\\\":{\\\"A\\\":{\\\"Type\\\":"
+                     "\\\"Task\\\",\\\"Resource\\\":\\\"arn:aws:states:::sqs:sendMessage\\\",\\\"End\\\":true}}}\","
+                     "\"roleArn\":\"arn:aws:iam::0:role/r\"}",
+                     NULL, 400, "InvalidDefinition", "sqs:sendMessage");
+    sfn_expect_error("CreateStateMachine", "{\"name\":\"x\",\"definition\":\"{}\",\"roleArn\":\"admin\"}", NULL, 400,
+                     "InvalidArn", "roleArn");
+    sfn_expect_error("CreateStateMachine", "{\"name\":\"x\",\"roleArn\":\"arn:aws:iam::0:role/r\"}", NULL, 400,
+                     "ValidationException", "'definition'");
+    /* Same name: the same definition is idempotent, another is a conflict. */
+    char arn2[256];
+    PL_CHECK(pl_faas_create_state_machine(P, "pass", def, NULL, arn2, sizeof arn2, &err) == PL_OK &&
+                 !strcmp(arn2, SM_ARN "pass"),
+             "library create: %s", err.msg);
+    PL_CHECK(pl_faas_create_state_machine(P, "pass", def, NULL, arn2, sizeof arn2, &err) == PL_OK, "idempotent create");
+    PL_CHECK(pl_faas_create_state_machine(P, "pass", "{\"StartAt\":\"Q\",\"States\":{\"Q\":{\"Type\":\"Succeed\"}}}",
+                                          NULL, arn2, sizeof arn2, &err) == PL_ERR_ARG &&
+                 strstr(err.msg, "StateMachineAlreadyExists"),
+             "conflicting create: %s", err.msg);
+    sfn_expect_error("StartExecution", "{\"stateMachineArn\":\"" SM_ARN "pass\",\"input\":\"{oops\"}", NULL, 400,
+                     "InvalidExecutionInput", "not JSON");
+    sfn_expect_error("StartExecution", "{\"stateMachineArn\":\"" SM_ARN "pass\",\"name\":\"a:b\"}", NULL, 400,
+                     "InvalidName", "a:b");
+    sfn_expect_error("StartExecution", "{\"stateMachineArn\":\"arn:aws:lambda:us-east-1:0:function:f\"}", NULL, 400,
+                     "InvalidArn", "arn:aws:lambda");
+    sfn_expect_error("StartExecution", "{\"stateMachineArn\":42}", NULL, 400, "SerializationException", "stateMachineArn");
+    sfn_expect_error("StartExecution", "{\"stateMachineArn\":", NULL, 400, "SerializationException", "not a JSON object");
+    sfn_expect_error("StartExecution", "{}", "application/json", 400, "SerializationException", "x-amz-json-1.0");
+    sfn_expect_error("StartExecutions", "{}", NULL, 400, "UnknownOperationException", "StartExecutions");
+    sfn_expect_error("DescribeExecution", "{\"executionArn\":\"" EX_ARN "pass\"}", NULL, 400, "InvalidArn", "execution");
+    expect_raw("POST", BASE, "{}", "Content-Type: application/x-amz-json-1.0", 400, "without an X-Amz-Target");
+    /* Describe, list, delete. */
+    cJSON *j = NULL;
+    long code = sfn_raw("DescribeStateMachine", "{\"stateMachineArn\":\"" SM_ARN "pass\"}", NULL, &j);
+    PL_CHECK(code == 200 && !strcmp(jstr(j, "definition"), def) && !strcmp(jstr(j, "status"), "ACTIVE") &&
+                 !strcmp(jstr(j, "name"), "pass"),
+             "DescribeStateMachine: %ld", code);
+    cJSON_Delete(j);
+    code = sfn_raw("ListStateMachines", "{\"maxResults\":2}", NULL, &j);
+    PL_CHECK(code == 200 && cJSON_GetArraySize(cJSON_GetObjectItem(j, "stateMachines")) == 2 && !strcmp(jstr(j, "nextToken"), "2"),
+             "ListStateMachines pages");
+    cJSON_Delete(j);
+    code = sfn_raw("DeleteStateMachine", "{\"stateMachineArn\":\"" SM_ARN "pass\"}", NULL, &j);
+    cJSON_Delete(j);
+    PL_CHECK(code == 200, "DeleteStateMachine: %ld", code);
+    sfn_expect_error("DescribeStateMachine", "{\"stateMachineArn\":\"" SM_ARN "pass\"}", NULL, 400,
+                     "StateMachineDoesNotExist", "pass");
+}
+
+/* Last: the platform then requires SigV4 for good. */
+static void test_sigv4(void)
+{
+    pl_err err = {0};
+    PL_CHECK(pl_faas_require_sigv4(P, "AKIDTEST", NULL, &err) == PL_ERR_ARG, "key without secret rejected");
+    PL_CHECK(pl_faas_require_sigv4(P, "AKIDTEST", "test-secret", &err) == PL_OK, "require: %s", err.msg);
+    sfn_expect_error("ListStateMachines", "{}", NULL, 403, "MissingAuthenticationTokenException", "SigV4");
+    char url[256];
+    snprintf(url, sizeof url, "%s/2015-03-31/functions/echo/invocations", BASE);
+    expect_raw("POST", url, "{}", "Authorization: Basic abc", 400, "expected 'AWS4-HMAC-SHA256 Credential=");
+    pl_aws_opts o = {NULL, BASE, 10000};
+    pl_aws_response res;
+    char *arn = NULL;
+    /* The right key: the clients' signatures verify (an ARN in the path checks the double encoding). */
+    int st = pl_aws_lambda_invoke(&o, FN_ARN "echo", "{\"x\":3}", 7, &res, &err);
+    PL_CHECK(st == PL_OK && res.http_status == 200 && strstr(res.body, "\"x\":3"), "signed Invoke: %ld %s",
+             res.http_status, res.body ? res.body : err.msg);
+    pl_aws_response_free(&res);
+    st = pl_aws_sfn_start_execution(&o, SM_ARN "direct", NULL, "{}", &arn, &err);
+    PL_CHECK(st == PL_OK, "signed StartExecution: %s", err.msg);
+    free(arn);
+    /* A wrong secret, key, region. */
+    setenv("AWS_SECRET_ACCESS_KEY", "wrong", 1);
+    st = pl_aws_sfn_start_execution(&o, SM_ARN "direct", NULL, "{}", &arn, &err);
+    PL_CHECK(st != PL_OK && strstr(err.msg, "InvalidSignatureException") && strstr(err.msg, "does not match"),
+             "wrong secret: %s", err.msg);
+    st = pl_aws_lambda_invoke(&o, "echo", "{}", 2, &res, &err);
+    PL_CHECK(st == PL_OK && res.http_status == 403 && res.error_type && !strcmp(res.error_type, "InvalidSignatureException"),
+             "wrong secret on Invoke: %ld", res.http_status);
+    pl_aws_response_free(&res);
+    setenv("AWS_SECRET_ACCESS_KEY", "test-secret", 1);
+    setenv("AWS_ACCESS_KEY_ID", "AKIDOTHER", 1);
+    st = pl_aws_sfn_start_execution(&o, SM_ARN "direct", NULL, "{}", &arn, &err);
+    PL_CHECK(st != PL_OK && strstr(err.msg, "UnrecognizedClientException") && strstr(err.msg, "AKIDOTHER"),
+             "unknown key: %s", err.msg);
+    setenv("AWS_ACCESS_KEY_ID", "AKIDTEST", 1);
+    pl_aws_opts eu = {"eu-west-1", BASE, 10000};
+    st = pl_aws_sfn_start_execution(&eu, SM_ARN "direct", NULL, "{}", &arn, &err);
+    PL_CHECK(st != PL_OK && strstr(err.msg, "scoped to a valid region, not 'eu-west-1'"), "wrong region: %s", err.msg);
+}
+
 static void add(const char *name, const char *exe, const char *extra, int mem, double timeout, int conc, double idle)
 {
     char cmd[700];
@@ -342,6 +677,9 @@ int main(int argc, char **argv)
     test_api_errors();
     usleep(200 * 1000); /* let the Event invocation finish */
     test_report_log(log);
+    test_sfn_runs();
+    test_sfn_errors();
+    test_sigv4();
     pid_t live[8];
     int n = pl_faas_env_pids(P, "echo", live, 8);
     pl_faas_destroy(P);

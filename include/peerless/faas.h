@@ -15,7 +15,14 @@
  * group per environment when /sys/fs/cgroup/memory is writable, else with
  * RLIMIT_AS; the timeout is enforced by killing the process group. Every
  * invocation produces a report (Lambda's REPORT line) kept in memory and
- * appended as one JSON line to the log file. See docs/faas.md.
+ * appended as one JSON line to the log file.
+ *
+ * The same port serves the AWS Step Functions JSON 1.0 API (POST / with
+ * X-Amz-Target: AWSStepFunctions.ACTION): state machines in Amazon States
+ * Language run asynchronously on the local interpreter (asl.h), their Task
+ * states invoking this platform's functions. Optionally every request must
+ * carry a SigV4 Authorization header (pl_faas_require_sigv4). See
+ * docs/faas.md.
  *
  * Thread safety: every pl_faas_* call on a platform may come from any thread.
  */
@@ -45,7 +52,7 @@ typedef struct pl_faas_config {
 
 typedef struct pl_faas_function {
     const char *name;        /* [A-Za-z0-9_-]{1,64} */
-    const char *command;     /* run as `/bin/sh -c "exec COMMAND"` */
+    const char *command;     /* plain words: exec'd directly; else `/bin/sh -c "exec COMMAND"` */
     int memory_mb;           /* 0 = 128; 16..10240 */
     double timeout_s;        /* 0 = 3; per invocation, from event delivery */
     int concurrency;         /* 0 = 10; max simultaneous environments */
@@ -79,6 +86,23 @@ int pl_faas_add_function(pl_faas *p, const pl_faas_function *fn, pl_err *err);
 /* Stop every environment (SIGKILL to each process group, reaped), the
  * servers and remove the cgroups. NULL is a no-op. */
 void pl_faas_destroy(pl_faas *p);
+
+/* Require an `Authorization: AWS4-HMAC-SHA256 Credential=AK/DATE/REGION/
+ * SERVICE/aws4_request, SignedHeaders=..., Signature=...` header on every
+ * Invoke (SERVICE lambda) and Step Functions (SERVICE states) request, with
+ * the platform's region and x-amz-date within 15 minutes. With access_key
+ * and secret_key (copied; may be NULL) the signature itself is verified
+ * and the key id must match; without, only the header's form and scope are
+ * checked. Failures get AWS's error shape (403 MissingAuthenticationToken /
+ * InvalidSignature / UnrecognizedClient, 400 IncompleteSignature). */
+int pl_faas_require_sigv4(pl_faas *p, const char *access_key, const char *secret_key, pl_err *err);
+
+/* CreateStateMachine without HTTP: name [A-Za-z0-9_-]{1,80}, definition in
+ * Amazon States Language (validated like the API does), role_arn NULL for a
+ * placeholder. On success writes
+ * arn:aws:states:REGION:000000000000:stateMachine:NAME into arn[cap]. */
+int pl_faas_create_state_machine(pl_faas *p, const char *name, const char *definition, const char *role_arn,
+                                 char *arn, size_t cap, pl_err *err);
 
 /* The Invoke API port (useful with port 0). */
 int pl_faas_port(const pl_faas *p);

@@ -11,18 +11,26 @@
 
 #include "cli/commands.h"
 #include "peerless/faas.h"
+#include "store/sigv4.h"
 
 #define MAX_FUNCTIONS 64
+#define MAX_MACHINES 16
 
 static void serve_usage(void)
 {
     printf("usage: peerless faas serve --port P --function NAME=COMMAND [--memory MB] [--timeout S]\n"
            "       [--concurrency C] [--idle-timeout S] [--handler H] [--function ...] [--log FILE]\n"
-           "       [--host ADDR] [--region R] [--memory-mode auto|cgroup|rlimit]\n\n"
-           "Serve the Lambda Invoke API (POST /2015-03-31/functions/NAME/invocations) on ADDR:P;\n"
+           "       [--host ADDR] [--region R] [--memory-mode auto|cgroup|rlimit]\n"
+           "       [--state-machine NAME=FILE.json ...] [--require-sigv4]\n\n"
+           "Serve the Lambda Invoke API (POST /2015-03-31/functions/NAME/invocations) and the\n"
+           "Step Functions API (POST / with X-Amz-Target: AWSStepFunctions.ACTION) on ADDR:P;\n"
            "each function is a command speaking the Lambda Runtime API. Options after a --function\n"
            "apply to it (defaults: memory 128 MB, timeout 3 s, concurrency 10, idle timeout 300 s).\n"
-           "--port 0 picks a free port. --log appends one JSON REPORT line per invocation.\n");
+           "--port 0 picks a free port. --log appends one JSON REPORT line per invocation.\n"
+           "--state-machine creates a state machine from an Amazon States Language file at start\n"
+           "and prints its ARN. --require-sigv4 rejects requests without a SigV4 Authorization\n"
+           "header for this region (service lambda / states); when AWS credentials are configured\n"
+           "(AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, or ~/.aws/credentials) signatures are verified.\n");
 }
 
 typedef struct serve_opts {
@@ -30,6 +38,9 @@ typedef struct serve_opts {
     pl_faas_function fns[MAX_FUNCTIONS];
     char *names[MAX_FUNCTIONS];
     int nfns;
+    const char *machines[MAX_MACHINES]; /* NAME=FILE */
+    int nmachines;
+    int require_sigv4;
 } serve_opts;
 
 /* "--flag=value" or "--flag value"; dashes and underscores alike. */
@@ -139,6 +150,26 @@ static int parse(serve_opts *o, int argc, char **argv)
             return -1;
         }
         int rc;
+        if (!strcmp(flag, "require-sigv4")) {
+            if (strchr(argv[i], '=')) {
+                fprintf(stderr, "peerless faas serve: --require-sigv4 takes no value\n");
+                return -1;
+            }
+            if (v)
+                i--; /* flag_value took the next argument as a value */
+            o->require_sigv4 = 1;
+            continue;
+        }
+        if (!strcmp(flag, "state-machine")) {
+            const char *eq = v ? strchr(v, '=') : NULL;
+            if (!eq || eq == v || !eq[1] || o->nmachines == MAX_MACHINES) {
+                fprintf(stderr, "peerless faas serve: --state-machine '%s': expected NAME=FILE.json (at most %d)\n",
+                        v ? v : "", MAX_MACHINES);
+                return -1;
+            }
+            o->machines[o->nmachines++] = v;
+            continue;
+        }
         if (!strcmp(flag, "function"))
             rc = add_function(o, v);
         else if (is_fn_flag(flag) && o->nfns == 0) {
@@ -166,6 +197,74 @@ static int parse(serve_opts *o, int argc, char **argv)
     return 0;
 }
 
+static char *read_file(const char *path, pl_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        pl_err_set(err, PL_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+    do {
+        if (len + 4096 + 1 > cap) {
+            char *b = realloc(buf, cap = 2 * cap + 8192);
+            if (!b) {
+                free(buf);
+                fclose(f);
+                pl_err_set(err, PL_ERR_NOMEM, "reading '%s': out of memory", path);
+                return NULL;
+            }
+            buf = b;
+        }
+        n = fread(buf + len, 1, 4096, f);
+        len += n;
+    } while (n > 0);
+    int bad = ferror(f);
+    fclose(f);
+    buf[len] = '\0';
+    if (bad) {
+        free(buf);
+        pl_err_set(err, PL_ERR_IO, "reading '%s' failed", path);
+        return NULL;
+    }
+    return buf;
+}
+
+/* --state-machine NAME=FILE: create it and print its ARN. */
+static int create_machines(pl_faas *p, const serve_opts *o, pl_err *err)
+{
+    for (int i = 0; i < o->nmachines; i++) {
+        const char *eq = strchr(o->machines[i], '=');
+        char name[128], arn[512];
+        snprintf(name, sizeof name, "%.*s", (int)(eq - o->machines[i]), o->machines[i]);
+        char *def = read_file(eq + 1, err);
+        int st = def ? pl_faas_create_state_machine(p, name, def, NULL, arn, sizeof arn, err) : err->status;
+        free(def);
+        if (st)
+            return pl_err_wrap(err, st, "--state-machine %s", o->machines[i]);
+        printf("state machine %s\n", arn);
+    }
+    return PL_OK;
+}
+
+/* --require-sigv4: verify with the configured credentials, if any. */
+static int setup_sigv4(pl_faas *p, pl_err *err)
+{
+    char *ak = NULL, *sk = NULL, *tok = NULL;
+    pl_err none = {0, ""};
+    int have = pl_aws_credentials(&ak, &sk, &tok, &none) == PL_OK;
+    int st = pl_faas_require_sigv4(p, have ? ak : NULL, have ? sk : NULL, err);
+    if (!st)
+        fprintf(stderr, "peerless faas: SigV4 required; %s%s\n",
+                have ? "signatures verified for access key " : "header form and scope checked only (no AWS credentials configured)",
+                have ? ak : "");
+    free(ak);
+    free(sk);
+    free(tok);
+    return st;
+}
+
 static int serve(serve_opts *o)
 {
     sigset_t set;
@@ -185,6 +284,11 @@ static int serve(serve_opts *o)
             pl_faas_destroy(p);
             return 1;
         }
+    if ((o->require_sigv4 && setup_sigv4(p, &err) != PL_OK) || create_machines(p, o, &err) != PL_OK) {
+        fprintf(stderr, "peerless faas serve: %s\n", err.msg);
+        pl_faas_destroy(p);
+        return 1;
+    }
     fprintf(stderr, "peerless faas: memory limits enforced with %s\n", pl_faas_memory_mode_name(p));
     printf("listening on http://%s:%d\n", o->cfg.host ? o->cfg.host : "127.0.0.1", pl_faas_port(p));
     fflush(stdout);

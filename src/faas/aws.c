@@ -216,6 +216,7 @@ static int sfn_call(const pl_aws_opts *opts, const char *action, cJSON *req, cJS
     char target[96], *body = req ? cJSON_PrintUnformatted(req) : NULL;
     snprintf(target, sizeof target, "AWSStepFunctions.%s", action);
     aws_target t;
+    memset(&t, 0, sizeof t);
     pl_aws_response r;
     memset(&r, 0, sizeof r);
     int st = body ? target_setup(opts, "states", &t, err) : pl_err_set(err, PL_ERR_NOMEM, "Step Functions");
@@ -228,8 +229,8 @@ static int sfn_call(const pl_aws_opts *opts, const char *action, cJSON *req, cJS
         cJSON *e = cJSON_Parse(r.body);
         const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(e, "__type"));
         const char *msg = cJSON_GetStringValue(cJSON_GetObjectItem(e, "message"));
-        st = pl_err_set(err, r.http_status == 400 ? PL_ERR_ARG : PL_ERR_IO, "Step Functions %s: HTTP %ld %s: %s",
-                        action, r.http_status, type ? type : "", msg ? msg : r.body);
+        st = pl_err_set(err, r.http_status == 400 ? PL_ERR_ARG : PL_ERR_IO, "Step Functions %s at %s: HTTP %ld %s: %s",
+                        action, t.endpoint, r.http_status, type ? type : "", msg ? msg : r.body);
         cJSON_Delete(e);
     }
     if (!st && !cJSON_IsObject(*out = cJSON_Parse(r.body)))

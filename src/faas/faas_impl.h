@@ -19,6 +19,7 @@
 
 struct MHD_Daemon;
 struct faas_env;
+struct faas_sfn;
 
 typedef struct faas_fn {
     char *name, *command, *handler, *task_root;
@@ -86,6 +87,9 @@ struct pl_faas {
     pl_faas_report *reports;
     size_t nreports, capreports;
     unsigned long long seq;
+    struct faas_sfn *sfn;    /* Step Functions API state (sfn_api.c) */
+    int sigv4;               /* 1: requests need a SigV4 Authorization header */
+    char *sigv4_ak, *sigv4_sk; /* verify signatures with these; NULL: form only */
 };
 
 /* platform.c */
@@ -101,6 +105,15 @@ void faas_record(pl_faas *p, faas_fn *fn, faas_env *env, faas_inv *inv);
 int faas_dispatch(pl_faas *p, faas_fn *fn, faas_inv *inv);
 /* Wait (locked) until inv is done, enforcing the timeout. */
 void faas_wait(pl_faas *p, faas_fn *fn, faas_inv *inv);
+/* Invoke function `name` synchronously from inside the platform (Step
+ * Functions tasks): like the Invoke API without HTTP, throttles retried
+ * like pl_faas_invoke. Unlocked. Returns FAAS_LOCAL_OK with *body (malloc,
+ * caller frees) and *function_error set, else FAAS_LOCAL_NOTFOUND /
+ * _THROTTLED / _STOPPING / _NOMEM. */
+enum { FAAS_LOCAL_OK = 0, FAAS_LOCAL_NOTFOUND = -1, FAAS_LOCAL_THROTTLED = -2, FAAS_LOCAL_STOPPING = -3,
+       FAAS_LOCAL_NOMEM = -4 };
+int faas_invoke_local(pl_faas *p, const char *name, const char *payload, size_t len, char **body,
+                      int *function_error);
 /* Mark inv done with a Lambda-shaped error (locked). */
 void faas_fail(faas_inv *inv, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -130,6 +143,22 @@ typedef struct faas_req { /* a request body being received */
 int faas_reply(struct MHD_Connection *c, unsigned status, const char *body, size_t len, const char *const *hdrs);
 /* Build {"k1":"v1",...} with JSON escaping (malloc, NULL on OOM). */
 char *faas_json_obj2(const char *k1, const char *v1, const char *k2, const char *v2);
+
+/* sfn_api.c: the Step Functions JSON 1.0 API on POST / (docs/faas.md). */
+int faas_sfn_create(pl_faas *p);          /* PL_OK or PL_ERR_NOMEM */
+void faas_sfn_abort_all(pl_faas *p);      /* stop every execution's new tasks */
+void faas_sfn_destroy(pl_faas *p);        /* wait for execution threads, free */
+int faas_sfn_route(pl_faas *p, struct MHD_Connection *c, const char *method, faas_req *r);
+
+/* sfn_auth.c: SigV4 Authorization checks for service "lambda" or "states".
+ * 0 when the request passes (or p->sigv4 is off); else fills e. */
+typedef struct faas_auth_error {
+    unsigned status;
+    char type[64];
+    char msg[400];
+} faas_auth_error;
+int faas_auth_check(pl_faas *p, struct MHD_Connection *c, const char *method, const char *url, const faas_req *r,
+                    const char *service, faas_auth_error *e);
 
 /* runtime_api.c */
 int faas_runtime_route(faas_env *env, struct MHD_Connection *c, const char *url, const char *method, faas_req *r);

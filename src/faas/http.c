@@ -176,6 +176,8 @@ static int parse_name(const char *url, char *name, size_t cap)
 static int invoke_route(pl_faas *p, struct MHD_Connection *c, const char *url, const char *method, faas_req *r)
 {
     char name[200], msg[400];
+    if (!strcmp(url, "/"))
+        return faas_sfn_route(p, c, method, r);
     if (parse_name(url, name, sizeof name) != 0) {
         snprintf(msg, sizeof msg, "Unknown operation %s %.300s (expected POST " INVOKE_PREFIX "NAME" INVOKE_SUFFIX ")",
                  method, url);
@@ -185,6 +187,9 @@ static int invoke_route(pl_faas *p, struct MHD_Connection *c, const char *url, c
         snprintf(msg, sizeof msg, "Method %s not allowed on %.300s; Invoke takes POST", method, url);
         return api_error(c, 405, "MethodNotAllowedException", msg);
     }
+    faas_auth_error ae;
+    if (faas_auth_check(p, c, method, url, r, "lambda", &ae))
+        return api_error(c, ae.status, ae.type, ae.msg);
     const char *qual = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "Qualifier");
     pthread_mutex_lock(&p->mu);
     faas_fn *fn = faas_find_fn(p, name);

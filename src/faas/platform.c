@@ -152,6 +152,53 @@ int faas_dispatch(pl_faas *p, faas_fn *fn, faas_inv *inv)
     return 0;
 }
 
+int faas_invoke_local(pl_faas *p, const char *name, const char *payload, size_t len, char **body,
+                      int *function_error)
+{
+    *body = NULL;
+    *function_error = 0;
+    faas_inv inv;
+    memset(&inv, 0, sizeof inv);
+    faas_cond_init(&inv.cv);
+    inv.payload = payload;
+    inv.len = len;
+    int rc = FAAS_LOCAL_OK;
+    long backoff_ms = 10;
+    pthread_mutex_lock(&p->mu);
+    faas_fn *fn = faas_find_fn(p, name);
+    faas_new_request_id(p, inv.request_id);
+    /* Throttled: retry like pl_faas_invoke (10 ms doubling to 1 s, 8 times). */
+    for (int attempt = 0; fn && !p->stopping && faas_dispatch(p, fn, &inv) < 0; attempt++) {
+        if (attempt == 8) {
+            rc = FAAS_LOCAL_THROTTLED;
+            break;
+        }
+        struct timespec ts;
+        faas_deadline_ts(faas_now() + (double)backoff_ms * 1e-3, &ts);
+        pthread_cond_timedwait(&inv.cv, &p->mu, &ts);
+        backoff_ms = backoff_ms * 2 > 1000 ? 1000 : backoff_ms * 2;
+    }
+    if (!fn)
+        rc = FAAS_LOCAL_NOTFOUND;
+    else if (rc == FAAS_LOCAL_OK && p->stopping && !inv.env)
+        rc = FAAS_LOCAL_STOPPING;
+    else if (rc == FAAS_LOCAL_OK) {
+        faas_wait(p, fn, &inv);
+        faas_record(p, fn, NULL, &inv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (rc == FAAS_LOCAL_OK) {
+        *body = inv.body ? inv.body : strdup("");
+        inv.body = NULL;
+        *function_error = inv.function_error;
+        if (!*body)
+            rc = FAAS_LOCAL_NOMEM;
+    }
+    free(inv.body);
+    pthread_cond_destroy(&inv.cv);
+    return rc;
+}
+
 static void timeout_kill(faas_fn *fn, faas_inv *inv)
 {
     faas_env *e = inv->env;
@@ -390,7 +437,8 @@ int pl_faas_create(const pl_faas_config *cfg, pl_faas **out, pl_err *err)
         pl_faas_destroy(p);
         return PL_ERR_IO;
     }
-    int rc = faas_cgroup_setup(p, cfg->memory_mode, err);
+    int rc = faas_sfn_create(p) == PL_OK ? faas_cgroup_setup(p, cfg->memory_mode, err)
+                                         : pl_err_set(err, PL_ERR_NOMEM, "faas: out of memory");
     if (rc == PL_OK && pthread_create(&p->monitor, NULL, monitor_main, p) != 0)
         rc = pl_err_set(err, PL_ERR_IO, "faas: cannot start the monitor thread");
     p->monitor_started = rc == PL_OK;
@@ -411,6 +459,9 @@ void pl_faas_destroy(pl_faas *p)
 {
     if (!p)
         return;
+    /* Executions start no new tasks; stopping the monitor fails the tasks in
+     * flight; then no request is being served and the execution threads end. */
+    faas_sfn_abort_all(p);
     pthread_mutex_lock(&p->mu);
     p->stopping = 1;
     pthread_cond_broadcast(&p->monitor_cv);
@@ -419,6 +470,7 @@ void pl_faas_destroy(pl_faas *p)
         pthread_join(p->monitor, NULL);
     if (p->invoke_daemon)
         MHD_stop_daemon(p->invoke_daemon);
+    faas_sfn_destroy(p);
     pthread_mutex_lock(&p->mu);
     while (p->async_running)
         pthread_cond_wait(&p->monitor_cv, &p->mu);
@@ -433,9 +485,31 @@ void pl_faas_destroy(pl_faas *p)
         fclose(p->log);
     free(p->reports);
     free(p->region);
+    free(p->sigv4_ak);
+    free(p->sigv4_sk);
     pthread_cond_destroy(&p->monitor_cv);
     pthread_mutex_destroy(&p->mu);
     free(p);
+}
+
+int pl_faas_require_sigv4(pl_faas *p, const char *access_key, const char *secret_key, pl_err *err)
+{
+    if (!access_key != !secret_key || (access_key && (!*access_key || !*secret_key)))
+        return pl_err_set(err, PL_ERR_ARG, "faas: SigV4 verification needs both an access key id and a secret key");
+    char *ak = access_key ? strdup(access_key) : NULL, *sk = secret_key ? strdup(secret_key) : NULL;
+    if (access_key && (!ak || !sk)) {
+        free(ak);
+        free(sk);
+        return pl_err_set(err, PL_ERR_NOMEM, "faas: out of memory");
+    }
+    pthread_mutex_lock(&p->mu);
+    free(p->sigv4_ak);
+    free(p->sigv4_sk);
+    p->sigv4_ak = ak;
+    p->sigv4_sk = sk;
+    p->sigv4 = 1;
+    pthread_mutex_unlock(&p->mu);
+    return PL_OK;
 }
 
 int pl_faas_port(const pl_faas *p)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "peer/peer_internal.h"
@@ -23,6 +24,8 @@ struct pl_offload {
     pl_asl_machine *machine; /* generated for cfg->batches per step */
     int per_step;
     double last_exec_s;      /* wall time of the last execution */
+    unsigned nonce;          /* Step Functions execution names are unique per
+                                state machine for 90 days: one per process */
 };
 
 int pl_offload_create(const pl_peer_config *cfg, pl_store *store, int per_step, pl_offload **out, pl_err *err)
@@ -37,6 +40,7 @@ int pl_offload_create(const pl_peer_config *cfg, pl_store *store, int per_step, 
     o->cfg = cfg;
     o->store = store;
     o->per_step = per_step;
+    o->nonce = (unsigned)time(NULL) * 2654435761u ^ (unsigned)getpid();
     char arn[512];
     if (cfg->functions_aws && !strncmp(cfg->function_name, "arn:", 4))
         snprintf(arn, sizeof arn, "%s", cfg->function_name);
@@ -256,7 +260,9 @@ static int run_on_sfn(pl_offload *o, const char *input, const char *name, char *
 {
     pl_aws_opts ao;
     memset(&ao, 0, sizeof ao);
+    ao.endpoint = o->cfg->aws_endpoint;
     char *exec_arn = NULL;
+    useconds_t poll_us = 20000;
     int st = pl_aws_sfn_start_execution(&ao, o->cfg->state_machine_arn, name, input, &exec_arn, err);
     double deadline = pl_clock_s() + 4.0 * o->cfg->function_timeout_s + 60.0;
     while (!st) {
@@ -278,8 +284,9 @@ static int run_on_sfn(pl_offload *o, const char *input, const char *name, char *
         if (!st && pl_clock_s() > deadline)
             st = pl_err_set(err, PL_ERR_IO, "execution %s still running after %.0f s", exec_arn,
                             4.0 * o->cfg->function_timeout_s + 60.0);
-        if (!st)
-            usleep(500000);
+        if (!st) /* 20 ms doubling to 0.5 s: short steps finish without a long poll */
+            usleep(poll_us);
+        poll_us = poll_us * 2 > 500000 ? 500000 : poll_us * 2;
     }
     free(exec_arn);
     return st;
@@ -307,8 +314,10 @@ int pl_offload_step(pl_offload *o, struct pl_model *m, int step, int first, int 
     pl_asl_execution *ex = NULL;
     char *sfn_out = NULL;
     double t0 = pl_clock_s();
+    char sfn_name[81]; /* AWS: at most 80 characters */
+    snprintf(sfn_name, sizeof sfn_name, "%.50s-r%d-s%d-%08x", o->cfg->run, o->cfg->rank, step, o->nonce);
     if (o->cfg->functions_aws && o->cfg->state_machine_arn)
-        st = run_on_sfn(o, input, exec_id, &sfn_out, err);
+        st = run_on_sfn(o, input, sfn_name, &sfn_out, err);
     else
         st = pl_asl_execute(o->machine, input, &ao, &ex, err);
     o->last_exec_s = pl_clock_s() - t0;
