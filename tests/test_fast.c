@@ -270,12 +270,14 @@ static void maxpool_case(const pl_pool_desc *d, const char *cfg, int ties)
     if (ties)
         for (size_t i = 0; i < nx; i++)
             x[i] = (float)(int)x[i];
+    if (ties && nx > 50) /* a NaN is taken and propagates through its window */
+        x[nx / 3] = x[nx / 2] = NAN;
     int32_t *ar = calloc(ny, sizeof *ar), *af = calloc(ny, sizeof *af);
     if (!ar || !af)
         exit(2);
     R->maxpool_fwd(d, x, yr, ar);
     F->maxpool_fwd(d, x, yf, af);
-    cmp("max y", cfg, yf, yr, ny);
+    PL_CHECK(memcmp(yr, yf, ny * sizeof *yr) == 0, "%s: max pool output differs (ties=%d)", cfg, ties);
     PL_CHECK(memcmp(ar, af, ny * sizeof *ar) == 0, "%s: argmax differs (ties=%d)", cfg, ties);
     float *bx = rnd(nx, 43, -1, 1), *rx = dup(bx, nx), *fx = dup(bx, nx);
     R->maxpool_bwd(d, ar, dy, rx);
@@ -301,9 +303,10 @@ static void avgpool_case(const pl_pool_desc *d, const char *cfg)
 static void test_pool(void)
 {
     /* Small planes run serially, big ones in parallel, wide rows (>= 16
-     * outputs) through the row-vectorised max pool: test every path. */
-    static const int sizes[][4] = {{2, 3, 9, 11}, {4, 64, 16, 15}, {2, 3, 7, 70}};
-    for (size_t s = 0; s < 3; s++)
+     * outputs) through the row-vectorised max pool, narrow ones in groups of
+     * 8 planes plus a remainder (15 planes): test every path. */
+    static const int sizes[][4] = {{2, 3, 9, 11}, {4, 64, 16, 15}, {2, 3, 7, 70}, {3, 5, 9, 9}};
+    for (size_t s = 0; s < 4; s++)
         for (size_t i = 0; i < sizeof g_pools / sizeof *g_pools; i++)
             for (int cip = 0; cip < 2; cip++) {
                 const pool_case *p = &g_pools[i];

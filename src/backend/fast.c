@@ -230,12 +230,60 @@ static void maxpool_plane(const pl_pool_desc *d, const float *x, float *y, int32
     }
 }
 
+/* MP_GROUP planes at once, for short rows: one output position across the
+ * group's planes at a time. Each plane's visiting order and selects are
+ * maxpool_one's (identical results); the planes are independent chains, so
+ * the compare-select latency of one window is overlapped with the others'
+ * (one plane at a time is latency-bound: ~11 cycles per tap). */
+#define MP_GROUP 8
+static void maxpool_group(const pl_pool_desc *d, const float *x, size_t in, float *y, int32_t *am, size_t out)
+{
+    for (int oh = 0; oh < d->h_out; oh++) {
+        int h0 = oh * d->stride_h - d->pad_h, h1 = h0 + d->kh < d->h_in ? h0 + d->kh : d->h_in;
+        h0 = h0 < 0 ? 0 : h0;
+        for (int ow = 0; ow < d->w_out; ow++) {
+            int w0 = ow * d->stride_w - d->pad_w, w1 = w0 + d->kw < d->w_in ? w0 + d->kw : d->w_in;
+            w0 = w0 < 0 ? 0 : w0;
+            float m[MP_GROUP];
+            int32_t best[MP_GROUP];
+            for (int j = 0; j < MP_GROUP; j++) {
+                m[j] = -INFINITY;
+                best[j] = h0 * d->w_in + w0;
+            }
+            for (int h = h0; h < h1; h++)
+                for (int w = w0; w < w1; w++) {
+                    int32_t at = h * d->w_in + w;
+#pragma omp simd
+                    for (int j = 0; j < MP_GROUP; j++) {
+                        float v = x[(size_t)j * in + (size_t)at];
+                        int take = (v > m[j]) | (v != v);
+                        m[j] = take ? v : m[j];
+                        best[j] = take ? at : best[j];
+                    }
+                }
+            size_t o = (size_t)oh * d->w_out + (size_t)ow;
+            for (int j = 0; j < MP_GROUP; j++) {
+                y[(size_t)j * out + o] = m[j];
+                am[(size_t)j * out + o] = best[j];
+            }
+        }
+    }
+}
+
 static void fast_maxpool_fwd(const pl_pool_desc *d, const float *x, float *y, int32_t *argmax)
 {
     int planes = d->n * d->c;
     size_t in = (size_t)d->h_in * d->w_in, out = (size_t)d->h_out * d->w_out;
+    /* Narrow outputs (< 16 wide: the row-vectorised path does not apply):
+     * groups of planes; the rest one plane at a time. */
+    int groups = d->w_out < 16 ? planes / MP_GROUP : 0;
 #pragma omp parallel for schedule(static) if (planes * in >= FAST_PAR_MIN)
-    for (int p = 0; p < planes; p++)
+    for (int g = 0; g < groups; g++) {
+        size_t p = (size_t)g * MP_GROUP;
+        maxpool_group(d, x + p * in, in, y + p * out, argmax + p * out, out);
+    }
+#pragma omp parallel for schedule(static) if ((planes - groups * MP_GROUP) * in >= FAST_PAR_MIN)
+    for (int p = groups * MP_GROUP; p < planes; p++)
         maxpool_plane(d, x + p * in, y + p * out, argmax + p * out);
 }
 
