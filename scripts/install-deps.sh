@@ -7,7 +7,7 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libdnnl-dev libcjson-dev zlib1g-dev dataset-fashion-mnist
-      libcurl4-openssl-dev libssl-dev librabbitmq-dev libmicrohttpd-dev zip unzip curl)
+      libcurl4-openssl-dev libssl-dev librabbitmq-dev libmicrohttpd-dev libeigen3-dev g++ binutils zip unzip curl)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(python3 python3-numpy python3-torch python3-torchvision clang libclang-rt-14-dev rabbitmq-server)
   # s3rver (tests/cli_s3.sh) needs Node.js + npm. NodeSource's nodejs ships

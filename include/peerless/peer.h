@@ -89,7 +89,7 @@ typedef struct pl_peer_config {
     int max_concurrency;         /* Map MaxConcurrency; 0 = unlimited */
     int function_timeout_s;      /* Task TimeoutSeconds; default 300 */
     int functions_aws;           /* 1: AWS Lambda (SigV4 Invoke API) instead of the local platform */
-    const char *aws_endpoint;    /* Lambda endpoint override (NULL: AWS's) */
+    const char *aws_endpoint;    /* Lambda and Step Functions endpoint override (NULL: AWS's) */
     const char *state_machine_arn; /* with functions_aws: run the step on AWS Step Functions
                                       (StartExecution + DescribeExecution) */
 } pl_peer_config;

@@ -25,6 +25,8 @@
  * primitives (for benchmarking); by default conv_layout_any() decides. */
 #define CONV_LAYOUT_ENV "PEERLESS_CONV_LAYOUT"
 
+const char pl_fast_conv_impl[] = "oneDNN";
+
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static dnnl_engine_t g_engine;
 static dnnl_status_t g_engine_status = dnnl_success;

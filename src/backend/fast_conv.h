@@ -1,12 +1,17 @@
 /* fast_conv.h — private interface between the fast backend's table (fast.c)
- * and its oneDNN parts (fast_conv.c). Not part of the public API.
+ * and its convolution / GEMM parts: fast_conv.c (oneDNN, the default) or
+ * fast_conv_gemm.c + gemm_eigen.cc (im2col/col2im + Eigen's SGEMM, the
+ * -DPL_DNNL=OFF build used for the Lambda function). Not part of the public API.
  */
 #ifndef PEERLESS_FAST_CONV_H
 #define PEERLESS_FAST_CONV_H
 
 #include "peerless/backend.h"
 
-/* The pl_backend entries with the same names, implemented with oneDNN. */
+/* Which implementation this build has: "oneDNN" or "im2col+Eigen". */
+extern const char pl_fast_conv_impl[];
+
+/* The pl_backend entries with the same names. */
 void pl_fast_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                   int lda, const float *b, int ldb, float beta, float *c, int ldc);
 int pl_fast_conv2d_plan(const pl_conv2d_desc *d, void **plan, pl_err *err);

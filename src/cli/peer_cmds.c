@@ -80,7 +80,7 @@ int pl_peer_flags(pl_peer_config *c, pl_flag *out, int cap, const char **evaluat
         {"max-concurrency", PL_FLAG_INT, &c->max_concurrency, 0, 100000, "C", "serverless: Map MaxConcurrency (0 = unlimited)", 0},
         {"function-timeout", PL_FLAG_INT, &c->function_timeout_s, 1, 900, "S", "serverless: per-invocation timeout (default 300)", 0},
         {"functions", PL_FLAG_STR, functions, 0, -1, "local|aws", "serverless: the local platform (default) or AWS Lambda", 0},
-        {"aws-endpoint", PL_FLAG_STR, &c->aws_endpoint, 0, -1, "URL", "serverless on aws: Lambda endpoint override", 0},
+        {"aws-endpoint", PL_FLAG_STR, &c->aws_endpoint, 0, -1, "URL", "serverless on aws: endpoint override for Lambda and Step Functions (e.g. a local platform)", 0},
         {"state-machine-arn", PL_FLAG_STR, &c->state_machine_arn, 0, -1, "ARN", "serverless on aws: run steps on Step Functions", 0},
         {"model", PL_FLAG_STR, &c->model, 0, -1, "NAME", "model (also --model_str; default lenet5)", 0},
         {"model-str", PL_FLAG_STR, &c->model, 0, -1, "NAME", "same as --model (the original's spelling)", 0},
