@@ -16,7 +16,7 @@
 #include "peerless/safetensors.h"
 
 typedef struct train_opts {
-    const char *model, *dataset, *data_dir, *optimizer, *loss, *schedule, *checkpoint_in, *checkpoint_out, *metrics, *backend;
+    const char *model, *dataset, *data_dir, *optimizer, *loss, *schedule, *augment, *checkpoint_in, *checkpoint_out, *metrics, *backend;
     int epochs, batch_size, threads, input_size, lr_patience, es_patience, train_limit;
     double lr, momentum, weight_decay, lr_factor, min_lr, min_delta, val_fraction;
     uint64_t seed;
@@ -59,7 +59,22 @@ static void trainer_free(trainer *t)
 static int make_transform(const trainer *t, const pl_model_info *mi, pl_split split, pl_transform *tf, pl_err *err)
 {
     pl_dataset_info di = pl_dataset_get_info(t->train_ds);
-    return pl_models_transform(mi, t->o.dataset, split, di.c, di.h, di.w, t->o.input_size, tf, err);
+    int st = pl_models_transform(mi, t->o.dataset, split, di.c, di.h, di.w, t->o.input_size, tf, err);
+    if (st || !t->o.augment || split != PL_SPLIT_TRAIN)
+        return st;
+    if (!strcmp(t->o.augment, "none")) {
+        tf->augment = 0;
+    } else if (!strcmp(t->o.augment, "flip")) {
+        tf->augment = 1;
+        tf->crop_pad = 0;
+    } else if (!strcmp(t->o.augment, "crop-flip")) {
+        tf->augment = 1;
+        tf->crop_pad = 4;
+    } else {
+        return pl_err_set(err, PL_ERR_ARG, "--augment: '%s' invalid, expected none, flip or crop-flip",
+                          t->o.augment);
+    }
+    return PL_OK;
 }
 
 static int make_loader(trainer *t, const pl_dataset *ds, const uint32_t *idx, size_t n, int train,
@@ -449,6 +464,7 @@ int pl_cmd_train(int argc, char **argv)
         {"threads", PL_FLAG_INT, &o->threads, 0, 1024, "N", "compute threads (default: all cores)", 0},
         {"backend", PL_FLAG_STR, &o->backend, 0, -1, "NAME", "compute backend: fast (default) or ref", 0},
         {"input-size", PL_FLAG_INT, &o->input_size, 0, 4096, "N", "resize inputs to NxN (default: the model's)", 0},
+        {"augment", PL_FLAG_STR, &o->augment, 0, -1, "KIND", "training augmentation: none, flip, crop-flip (pad 4) (default: the dataset's: crop-flip for cifar10, else none)", 0},
         {"val-fraction", PL_FLAG_DOUBLE, &o->val_fraction, 0, 0.9, "X", "validation share of the training set (default 0.1)", 0},
         {"lr-schedule", PL_FLAG_STR, &o->schedule, 0, -1, "NAME", "plateau (ReduceLROnPlateau), constant, cosine or onecycle (per step, as torch); default: the model's recipe, else plateau", 0},
         {"lr-patience", PL_FLAG_INT, &o->lr_patience, 0, 100000, "N", "ReduceLROnPlateau patience in epochs (default 2)", 0},

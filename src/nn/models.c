@@ -46,10 +46,10 @@ static int build_lenet5(pl_model *m, int k)
  * defaults (NULL: the defaults are the scheme). */
 /* Default recipes (pl_recipe; docs/models.md): NONE leaves the command's
  * defaults (adam 1e-3, batch 32, ReduceLROnPlateau) that suit the small
- * models; the torchvision models get SGD + one-cycle, measured on
+ * models; the torchvision models get AdamW + one-cycle, measured on
  * Fashion-MNIST (2 epochs of resnet18: see docs/models.md). */
 #define RECIPE_NONE {NULL, 0, -1, 0, NULL}
-#define RECIPE_ZOO {"sgd", 0.1, 5e-4, 128, "onecycle"}
+#define RECIPE_ZOO {"adamw", 0.003, 0.05, 64, "onecycle"}
 
 static const struct {
     pl_model_info info;
