@@ -56,6 +56,26 @@ import json, sys
 a, b = (json.loads(open(p).read()) for p in sys.argv[1:])
 assert abs(a["test_loss"] - b["test_loss"]) <= 1e-3 * abs(a["test_loss"]), (a, b)
 PY
+# Augmentation: flip changes what the model sees (a different model from the
+# same seed), the same --augment twice gives the same model; bad kinds fail.
+run --model mlp --epochs 1 --train-limit 512 --seed 5 --augment none > "$TMP/a0.json"
+run --model mlp --epochs 1 --train-limit 512 --seed 5 --augment flip > "$TMP/a1.json"
+run --model mlp --epochs 1 --train-limit 512 --seed 5 --augment flip > "$TMP/a2.json"
+check "--augment flip trains a different model than none" \
+  test "$(json_get "$TMP/a0.json" model_checksum)" != "$(json_get "$TMP/a1.json" model_checksum)"
+check "--augment flip is deterministic" \
+  test "$(json_get "$TMP/a1.json" model_checksum)" = "$(json_get "$TMP/a2.json" model_checksum)"
+expect_error "bad --augment" "--augment: 'sideways' invalid" "$PEERLESS" train --dataset synthetic --augment sideways
+
+# The torchvision models' recipe (AdamW + one-cycle, batch 64) is announced,
+# and --optimizer replaces it.
+"$PEERLESS" train --dataset synthetic --model squeezenet1_1 --epochs 1 --train-limit 64 --threads 1 \
+  > /dev/null 2> "$TMP/rec.txt"
+check "zoo recipe: adamw, one-cycle, batch 64" grep -q "adamw lr 0.003 weight decay 0.05, onecycle schedule, batch 64" "$TMP/rec.txt"
+"$PEERLESS" train --dataset synthetic --model squeezenet1_1 --epochs 1 --train-limit 64 --threads 1 --optimizer sgd \
+  > /dev/null 2> "$TMP/rec2.txt"
+check "--optimizer drops the recipe's lr and schedule" grep -q "sgd lr 0.01 weight decay 0, plateau schedule, batch 64" "$TMP/rec2.txt"
+
 for opt in sgd adam adamw rmsprop adagrad; do
   run --model mlp --epochs 1 --train-limit 512 --optimizer $opt > "$TMP/o.json"
   check "optimizer $opt trains" test $? -eq 0
