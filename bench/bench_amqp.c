@@ -5,8 +5,10 @@
  * URL is a broker (e.g. from scripts/rabbitmq.sh start DIR) with optional
  * query options (chunk=...). For each pattern and N it forks N peer
  * processes, each with its own connection; each all-reduces a random vector
- * of every model's gradient size once to warm up, then R times after a
- * barrier. Rank 0 prints
+ * of every model's gradient size once to warm up, then R times (R/2 for
+ * ResNet-18, R/5 for VGG11, at least 2, as bench_allreduce), each after a
+ * barrier. --only MODEL keeps the models whose name contains MODEL. Rank 0
+ * prints
  *   pattern,N,model,floats,median_s,sent_MB_per_peer,recv_MB_per_peer,send_s,recv_s,wait_s
  * (bytes and rank 0's seconds inside publish / receive / waiting of the
  * last call, message headers included).
@@ -23,13 +25,14 @@
 typedef struct model_size {
     const char *name;
     size_t floats;
+    int reps_div; /* big vectors: fewer repetitions (as bench_allreduce) */
 } model_size;
 
 static const model_size models[] = {
-    {"squeezenet1_1", 727626},
-    {"mobilenet_v3_small", 1528106},
-    {"resnet18", 11181642},
-    {"vgg11", 128807306},
+    {"squeezenet1_1", 727626, 1},
+    {"mobilenet_v3_small", 1528106, 1},
+    {"resnet18", 11181642, 2},
+    {"vgg11", 128807306, 5},
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -38,7 +41,7 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int run_peer(const char *url, int rank, int n, int reps, const char *only, int run_id)
+static int run_peer(const char *url, int rank, int n, int reps_arg, const char *only, int run_id)
 {
     char run[64];
     snprintf(run, sizeof run, "bench-%d-%d", (int)getppid(), run_id);
@@ -57,9 +60,10 @@ static int run_peer(const char *url, int rank, int n, int reps, const char *only
     }
     uint64_t step = 0;
     for (size_t m = 0; m < sizeof models / sizeof *models; m++) {
-        if (only && strcmp(only, models[m].name))
+        if (only && !strstr(models[m].name, only))
             continue;
         size_t len = models[m].floats;
+        int reps = reps_arg / models[m].reps_div > 1 ? reps_arg / models[m].reps_div : 2;
         float *x = malloc(len * sizeof *x);
         double *times = malloc((size_t)(reps + 1) * sizeof *times);
         if (!x || !times) {

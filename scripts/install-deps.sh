@@ -2,12 +2,17 @@
 # Install what peerless needs on Debian 12 (run as root, or with sudo).
 #   scripts/install-deps.sh          build + run dependencies
 #   scripts/install-deps.sh --test   also the test dependencies (PyTorch, clang)
+#   scripts/install-deps.sh --bench  also what the benchmarks compare with
+#                                    (PyTorch, RabbitMQ, OpenMPI)
 # Packages already present are not reinstalled; apt-get update runs only when
 # something is missing.
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libdnnl-dev libcjson-dev zlib1g-dev dataset-fashion-mnist
       libcurl4-openssl-dev libssl-dev librabbitmq-dev libmicrohttpd-dev libeigen3-dev g++ binutils zip unzip curl)
+if [[ "${1:-}" == "--bench" ]]; then
+  pkgs+=(python3 python3-numpy python3-torch python3-torchvision rabbitmq-server openmpi-bin libopenmpi-dev)
+fi
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(python3 python3-numpy python3-torch python3-torchvision clang libclang-rt-14-dev rabbitmq-server)
   # s3rver (tests/cli_s3.sh) needs Node.js + npm. NodeSource's nodejs ships

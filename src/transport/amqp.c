@@ -14,7 +14,11 @@
  * (it adds the decoded bytes it sent), so all peers add identical values.
  * An exact call (and codec none) sends raw float32 behind a codec header and
  * adds in plain loops; exact and compressed calls each keep their own plan
- * (pieces, codec state), so interleaving them loses no codec state.
+ * (pieces, codec state), so interleaving them loses no codec state. On plain
+ * TCP raw pieces are published straight from the caller's vector (headers
+ * and floats written as body frames with writev, amqp_conn.c), and an owner
+ * sums a piece in place and CRCs it in the same pass, so a raw all-reduce
+ * makes no user-space copy of what it sends.
  *
  * Messages are matched by (type, step); messages of a later step or of
  * another collective wait in a list, older ones and other runs' are dropped
@@ -118,7 +122,7 @@ static disposition classify(amqp_tr *t, pl_amqp_msg *m, unsigned mask, uint64_t 
     }
     pl_wire_expect ex = {.run_id = t->run_id, .step = step, .rank = (uint32_t)t->rank,
                          .world_size = (uint32_t)t->size};
-    pl_wire_verdict v = pl_wire_check(h, m->body + HDR, m->len - HDR, &ex, dd[h->type], &e);
+    pl_wire_verdict v = pl_wire_check_crc(h, m->len - HDR, m->crc, &ex, dd[h->type], &e);
     if (v == PL_WIRE_ACCEPT)
         return TAKE;
     pl_tr_log(t->log, t->log_ctx, "rank %d: %s a %s message (%s): %s", t->rank,
@@ -230,31 +234,71 @@ static int next_msg(amqp_tr *t, unsigned mask, uint64_t step, pl_wire_dedup *con
 
 /* --- sending --- */
 
-/* Publish sendbuf (header h, payload of len bytes already at sendbuf + HDR)
- * to every rank but this one, or only to `to` if >= 0. */
-static int send_msg(amqp_tr *t, pl_wire_header *h, size_t len, int to, pl_err *err)
+static int publish(amqp_tr *t, const int *dest, int nd, size_t hlen, const void *tail, size_t tlen,
+                   double deadline, pl_err *err)
 {
-    h->sender = (uint32_t)t->rank;
-    h->run_id = t->run_id;
-    h->receiver = to >= 0 ? (uint32_t)to : PL_WIRE_BROADCAST;
-    int rc = pl_wire_encode_header(h, t->sendbuf + HDR, len, t->sendbuf, HDR, err);
-    int dest[64], nd = 0;
+    return tail ? pl_amqp_publish2(&t->c, dest, nd, t->sendbuf, hlen, tail, tlen, deadline, err)
+                : pl_amqp_publish(&t->c, dest, nd, t->sendbuf, hlen, err);
+}
+
+/* Publish sendbuf[0..hlen) followed by tail[0..tlen) (NULL: nothing) to
+ * every rank but this one, or only to `to` if >= 0. */
+static int publish_to(amqp_tr *t, int to, size_t hlen, const void *tail, size_t tlen, pl_err *err)
+{
+    int dest[64], nd = 0, rc = PL_OK;
+    double deadline = pl_tr_now() + t->timeout_ms * 1e-3;
     for (int r = 0; !rc && r < t->size; r++) {
         if (r == t->rank || (to >= 0 && r != to))
             continue;
         dest[nd++] = r;
-        if (nd == 64 || r == t->size - 1 || (to >= 0)) {
-            rc = pl_amqp_publish(&t->c, dest, nd, t->sendbuf, HDR + len, err);
+        if (nd == 64 || r == t->size - 1 || to >= 0) {
+            rc = publish(t, dest, nd, hlen, tail, tlen, deadline, err);
             nd = 0;
         }
     }
     if (!rc && nd)
-        rc = pl_amqp_publish(&t->c, dest, nd, t->sendbuf, HDR + len, err);
+        rc = publish(t, dest, nd, hlen, tail, tlen, deadline, err);
     if (!rc)
         rc = pl_amqp_drain(&t->c, err);
     if (!rc)
         rc = check_returned(t, err);
     return rc;
+}
+
+static void address(const amqp_tr *t, pl_wire_header *h, int to)
+{
+    h->sender = (uint32_t)t->rank;
+    h->run_id = t->run_id;
+    h->receiver = to >= 0 ? (uint32_t)to : PL_WIRE_BROADCAST;
+}
+
+/* Publish sendbuf (header h, payload of len bytes already at sendbuf + HDR)
+ * to every rank but this one, or only to `to` if >= 0. */
+static int send_msg(amqp_tr *t, pl_wire_header *h, size_t len, int to, pl_err *err)
+{
+    address(t, h, to);
+    int rc = pl_wire_encode_header(h, t->sendbuf + HDR, len, t->sendbuf, HDR, err);
+    return rc ? rc : publish_to(t, to, HDR + len, NULL, 0, err);
+}
+
+/* Publish raw float32 x[0..cnt) behind header h and a codec-none header, as
+ * send_msg. Plain TCP: straight from x (pl_amqp_publish2, no copy); *crc,
+ * if given, is the payload's CRC (codec header, then x) computed by the
+ * caller. TLS: copied behind the headers in sendbuf. */
+static int send_floats(amqp_tr *t, pl_wire_header *h, const float *x, size_t cnt, int to,
+                       const uint32_t *crc, pl_err *err)
+{
+    uint8_t *ch = t->sendbuf + HDR;
+    size_t blen = cnt * sizeof *x;
+    pl_codec_write_header(&t->p->codec, cnt, ch);
+    if (t->c.tls) {
+        memcpy(ch + PL_CODEC_HEADER_SIZE, x, blen);
+        return send_msg(t, h, PL_CODEC_HEADER_SIZE + blen, to, err);
+    }
+    uint32_t c = crc ? *crc : pl_wire_crc32c(pl_wire_crc32c(0, ch, PL_CODEC_HEADER_SIZE), x, blen);
+    address(t, h, to);
+    int rc = pl_wire_encode_header_crc(h, PL_CODEC_HEADER_SIZE + blen, c, t->sendbuf, HDR, err);
+    return rc ? rc : publish_to(t, to, HDR + PL_CODEC_HEADER_SIZE, x, blen, err);
 }
 
 /* --- call framing --- */
@@ -524,20 +568,15 @@ static int make_plan(amqp_tr *t, ar_plan *p, size_t n, pl_err *err)
     return PL_OK;
 }
 
-/* Encode piece i of x into sendbuf + HDR: raw float32 behind a codec header
- * (no OpenMP: with several peers per core, idle OpenMP workers spinning
- * after every small parallel region starve the broker), or through `enc`;
- * lossy GRAD pieces are kept as our own contribution. */
+/* Encode piece i of x into sendbuf + HDR through `enc` (lossy codecs only;
+ * raw float32 pieces go through send_floats and reduce_raw, in plain loops:
+ * with several peers per core, idle OpenMP workers spinning after every
+ * small parallel region of the codec functions starve the broker); GRAD
+ * pieces are kept as our own contribution. */
 static int encode_piece(amqp_tr *t, pl_codec *enc, const float *x, uint32_t i, size_t *len, pl_err *err)
 {
     ar_plan *p = t->p;
     uint8_t *out = t->sendbuf + HDR;
-    if (!lossy(p)) {
-        pl_codec_write_header(&p->codec, p->pcnt[i], out);
-        memcpy(out + PL_CODEC_HEADER_SIZE, x, p->pcnt[i] * sizeof *x);
-        *len = PL_CODEC_HEADER_SIZE + p->pcnt[i] * sizeof *x;
-        return PL_OK;
-    }
     int rc = pl_codec_encode(enc, x, p->pcnt[i], p->poff[i], out, t->u.chunk, len, err);
     if (!rc && enc == p->enc_grad)
         memcpy(p->own + p->own_off[i], out, *len);
@@ -558,35 +597,25 @@ static const float *raw_floats(amqp_tr *t, const pl_amqp_msg *m, uint32_t i, pl_
     return NULL;
 }
 
-/* acc += (or =, for rank 0) rank r's contribution to piece i. */
-static int add_contribution(amqp_tr *t, const float *data, uint32_t i, int r, pl_err *err)
+/* acc += (or =, for rank 0) rank r's decoded contribution to piece i
+ * (lossy codecs; raw pieces: reduce_raw). */
+static int add_contribution(amqp_tr *t, uint32_t i, int r, pl_err *err)
 {
     ar_plan *p = t->p;
     size_t cnt = p->pcnt[i];
     pl_amqp_msg *m = r == t->rank ? NULL : p->slot[(size_t)i * (size_t)t->size + (size_t)r];
-    if (lossy(p)) {
-        const uint8_t *b = m ? m->body + HDR : p->own + p->own_off[i];
-        size_t len = m ? m->len - HDR : p->own_off[i + 1] - p->own_off[i];
-        return r == 0 ? pl_codec_decode(&p->codec, b, len, p->acc, cnt, err)
-                      : pl_codec_decode_add(&p->codec, b, len, p->acc, cnt, err);
-    }
-    const float *x = m ? raw_floats(t, m, i, err) : data + p->poff[i];
-    if (!x)
-        return PL_ERR_FORMAT;
-    if (r == 0)
-        memcpy(p->acc, x, cnt * sizeof *x);
-    else
-        for (size_t j = 0; j < cnt; j++)
-            p->acc[j] += x[j];
-    return PL_OK;
+    const uint8_t *b = m ? m->body + HDR : p->own + p->own_off[i];
+    size_t len = m ? m->len - HDR : p->own_off[i + 1] - p->own_off[i];
+    return r == 0 ? pl_codec_decode(&p->codec, b, len, p->acc, cnt, err)
+                  : pl_codec_decode_add(&p->codec, b, len, p->acc, cnt, err);
 }
 
-/* acc = contributions of piece i added in rank order 0..N-1. */
-static int reduce_piece(amqp_tr *t, const float *data, uint32_t i, uint64_t step, pl_err *err)
+/* acc = decoded contributions of piece i added in rank order 0..N-1. */
+static int reduce_piece(amqp_tr *t, uint32_t i, uint64_t step, pl_err *err)
 {
     int rc = PL_OK;
     for (int r = 0; !rc && r < t->size; r++)
-        if ((rc = add_contribution(t, data, i, r, err)))
+        if ((rc = add_contribution(t, i, r, err)))
             pl_err_wrap(err, rc, "rank %d, all-reduce step %" PRIu64 ": piece %u from rank %d", t->rank,
                         step, i, r);
     for (int r = 0; r < t->size; r++) {
@@ -596,26 +625,78 @@ static int reduce_piece(amqp_tr *t, const float *data, uint32_t i, uint64_t step
     return rc;
 }
 
+#define SUM_BLOCK 4096 /* floats summed per block (16 KiB: stays in L1) */
+
+/* Raw float32 piece i: x = data + poff[i] becomes the contributions added in
+ * rank order ((x0 + x1) + x2) + ... (as reduce_piece), in place block by
+ * block (this rank's block of x is read before the block is written), with
+ * no accumulator copy; each finished block is CRC'd while in L1 into *crc
+ * (NULL: no CRC), giving the REDUCED payload's CRC without another pass. */
+static int reduce_raw(amqp_tr *t, float *data, uint32_t i, uint64_t step, uint32_t *crc, pl_err *err)
+{
+    ar_plan *p = t->p;
+    size_t cnt = p->pcnt[i], n = (size_t)t->size;
+    float *x = data + p->poff[i];
+    const float *src[t->size];
+    int rc = PL_OK;
+    for (int r = 0; !rc && r < t->size; r++) {
+        const pl_amqp_msg *m = r == t->rank ? NULL : p->slot[(size_t)i * n + (size_t)r];
+        src[r] = m ? raw_floats(t, m, i, err) : x;
+        if (!src[r])
+            rc = pl_err_wrap(err, PL_ERR_FORMAT, "rank %d, all-reduce step %" PRIu64 ": piece %u from rank %d",
+                             t->rank, step, i, r);
+    }
+    for (size_t b = 0; !rc && b < cnt; b += SUM_BLOCK) {
+        float blk[SUM_BLOCK];
+        size_t m = cnt - b < SUM_BLOCK ? cnt - b : SUM_BLOCK;
+        const float *x0 = src[0] + b, *x1 = src[t->size > 1] + b;
+        if (t->size > 1)
+            for (size_t j = 0; j < m; j++)
+                blk[j] = x0[j] + x1[j];
+        else
+            memcpy(blk, x0, m * sizeof *blk);
+        for (int r = 2; r < t->size; r++) {
+            const float *z = src[r] + b;
+            for (size_t j = 0; j < m; j++)
+                blk[j] += z[j];
+        }
+        memcpy(x + b, blk, m * sizeof *blk);
+        if (crc)
+            *crc = pl_wire_crc32c(*crc, blk, m * sizeof *blk);
+    }
+    for (size_t r = 0; r < n; r++) {
+        pl_amqp_msg_free(p->slot[(size_t)i * n + r]);
+        p->slot[(size_t)i * n + r] = NULL;
+    }
+    return rc;
+}
+
 /* Piece i has every contribution: reduce it; scatter: publish the result. */
 static int complete_piece(amqp_tr *t, float *data, uint32_t i, uint64_t step, pl_err *err)
 {
     ar_plan *p = t->p;
-    int rc = reduce_piece(t, data, i, step, err);
+    pl_wire_header h = {.type = PL_WIRE_REDUCED, .codec = (uint8_t)p->codec.id, .step = step,
+                        .chunk_index = i, .chunk_count = p->k, .elem_offset = p->poff[i],
+                        .elem_count = p->pcnt[i]};
+    int publish = t->u.pattern != PL_AMQP_FANOUT && t->size > 1;
+    if (!lossy(p)) {
+        uint8_t ch[PL_CODEC_HEADER_SIZE];
+        pl_codec_write_header(&p->codec, p->pcnt[i], ch);
+        uint32_t crc = pl_wire_crc32c(0, ch, sizeof ch);
+        int rc = reduce_raw(t, data, i, step, publish ? &crc : NULL, err);
+        return rc || !publish ? rc : send_floats(t, &h, data + p->poff[i], p->pcnt[i], -1, &crc, err);
+    }
+    int rc = reduce_piece(t, i, step, err);
     float *x = data + p->poff[i];
-    if (rc || t->u.pattern == PL_AMQP_FANOUT || t->size == 1) {
+    if (rc || !publish) {
         if (!rc)
             memcpy(x, p->acc, p->pcnt[i] * sizeof *x);
         return rc;
     }
     size_t len;
     rc = encode_piece(t, p->enc_red, p->acc, i, &len, err);
-    if (!rc && lossy(p))
+    if (!rc)
         rc = pl_codec_decode(&p->codec, t->sendbuf + HDR, len, x, p->pcnt[i], err);
-    else if (!rc)
-        memcpy(x, p->acc, p->pcnt[i] * sizeof *x);
-    pl_wire_header h = {.type = PL_WIRE_REDUCED, .codec = (uint8_t)p->codec.id, .step = step,
-                        .chunk_index = i, .chunk_count = p->k, .elem_offset = p->poff[i],
-                        .elem_count = p->pcnt[i]};
     return rc ? rc : send_msg(t, &h, len, -1, err);
 }
 
@@ -631,13 +712,16 @@ static int send_contributions(amqp_tr *t, float *data, uint64_t step, uint32_t *
             (*mine)++;
         if (owner == t->rank && !lossy(p))
             continue;
-        rc = encode_piece(t, p->enc_grad, data + p->poff[i], i, &len, err);
-        if (rc || owner == t->rank)
-            continue;
         pl_wire_header h = {.type = PL_WIRE_GRAD, .codec = (uint8_t)p->codec.id, .step = step,
                             .chunk_index = i, .chunk_count = p->k, .elem_offset = p->poff[i],
                             .elem_count = p->pcnt[i]};
-        rc = send_msg(t, &h, len, owner, err);
+        if (!lossy(p)) { /* straight from data, no copy */
+            rc = send_floats(t, &h, data + p->poff[i], p->pcnt[i], owner, NULL, err);
+            continue;
+        }
+        rc = encode_piece(t, p->enc_grad, data + p->poff[i], i, &len, err);
+        if (!rc && owner != t->rank)
+            rc = send_msg(t, &h, len, owner, err);
     }
     return rc;
 }

@@ -11,16 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <time.h>
 
+#include "peerless/wire.h"
 #include "transport/transport_impl.h"
 
 #define FRAME_MAX 131072
+#define HDR PL_WIRE_HEADER_SIZE
+#define RX_BUF (64 << 10) /* own reader's buffer (see "own reader") */
+#define RX_AHEAD 512      /* bytes it reads beyond what it needs */
 /* Socket buffers: large enough that a peer publishing a multi-MiB message
  * and the broker delivering one move in few system calls and wake-ups. */
 #define SOCK_BUF (4 << 20)
@@ -176,6 +182,7 @@ static int conn_init(pl_amqp_conn *c, pl_err *err)
     }
     if (pthread_mutex_init(&c->mu, NULL))
         return pl_err_set(err, PL_ERR_NOMEM, "amqp: cannot create a mutex");
+    c->rbuf = malloc(RX_BUF); /* NULL: rabbitmq-c reads everything */
     c->mu_on = 1;
     if (pipe(c->wake) || fcntl(c->wake[0], F_SETFL, O_NONBLOCK) || fcntl(c->wake[1], F_SETFL, O_NONBLOCK))
         return pl_err_set(err, PL_ERR_IO, "amqp: cannot create a pipe: %s", strerror(errno));
@@ -192,6 +199,7 @@ int pl_amqp_conn_open(pl_amqp_conn *c, const pl_amqp_url *u, const char *run, in
     snprintf(c->where, sizeof c->where, "%s://%.200s:%d/%.60s", u->tls ? "amqps" : "amqp", u->host, u->port,
              strcmp(u->vhost, "/") ? u->vhost : "");
     snprintf(c->exchange, sizeof c->exchange, "peerless.%.180s", run);
+    c->tls = u->tls;
     int rc = conn_init(c, err);
     /* the publishing connection carries no heartbeats: it idles between
      * collectives, and a lost broker fails its next publish or confirm wait */
@@ -335,6 +343,8 @@ void pl_amqp_conn_close(pl_amqp_conn *c)
     c->head = c->tail = NULL;
     pool_close(c->pool);
     c->pool = NULL;
+    free(c->rbuf);
+    c->rbuf = NULL;
     for (int i = 0; i < 2; i++)
         if (c->wake[i] >= 0)
             close(c->wake[i]);
@@ -362,13 +372,11 @@ pl_amqp_msg *pl_amqp_pop(pl_amqp_conn *c)
     return m;
 }
 
-int pl_amqp_publish(pl_amqp_conn *c, const int *dest, int ndest, const void *body, size_t len,
-                    pl_err *err)
+/* Routing key keys[0] and, for several receivers, a BCC header naming the
+ * others in props (which points into keys, vals and *bcc). */
+static int route(const int *dest, int ndest, char keys[64][16], amqp_field_value_t vals[64],
+                 amqp_table_entry_t *bcc, amqp_basic_properties_t *props, pl_err *err)
 {
-    if (c->dead)
-        return pl_err_set(err, PL_ERR_IO, "amqp broker %s: connection is closed", c->where);
-    char keys[64][16];
-    amqp_field_value_t vals[64];
     if (ndest < 1 || ndest > 64)
         return pl_err_set(err, PL_ERR_ARG, "amqp publish: %d destinations (expected 1..64)", ndest);
     for (int i = 0; i < ndest; i++) {
@@ -376,29 +384,146 @@ int pl_amqp_publish(pl_amqp_conn *c, const int *dest, int ndest, const void *bod
         vals[i].kind = AMQP_FIELD_KIND_UTF8;
         vals[i].value.bytes = amqp_cstring_bytes(keys[i]);
     }
-    amqp_table_entry_t bcc = {.key = amqp_cstring_bytes("BCC"), .value.kind = AMQP_FIELD_KIND_ARRAY};
-    bcc.value.value.array.num_entries = ndest - 1;
-    bcc.value.value.array.entries = vals + 1;
-    amqp_basic_properties_t props = {._flags = AMQP_BASIC_DELIVERY_MODE_FLAG, .delivery_mode = 1};
+    *bcc = (amqp_table_entry_t){.key = amqp_cstring_bytes("BCC"), .value.kind = AMQP_FIELD_KIND_ARRAY};
+    bcc->value.value.array.num_entries = ndest - 1;
+    bcc->value.value.array.entries = vals + 1;
+    *props = (amqp_basic_properties_t){._flags = AMQP_BASIC_DELIVERY_MODE_FLAG, .delivery_mode = 1};
     if (ndest > 1) {
-        props._flags |= AMQP_BASIC_HEADERS_FLAG;
-        props.headers.num_entries = 1;
-        props.headers.entries = &bcc;
+        props->_flags |= AMQP_BASIC_HEADERS_FLAG;
+        props->headers.num_entries = 1;
+        props->headers.entries = bcc;
     }
-    double t0 = pl_tr_now();
-    amqp_bytes_t b = {.len = len, .bytes = (void *)body};
-    int rc = amqp_basic_publish(c->conn, 1, amqp_cstring_bytes(c->exchange), amqp_cstring_bytes(keys[0]),
-                                1, 0, &props, b);
-    c->st->send_s += pl_tr_now() - t0;
+    return PL_OK;
+}
+
+static int published(pl_amqp_conn *c, int rc, size_t len, int dest0, pl_err *err)
+{
     if (rc != AMQP_STATUS_OK) {
         c->dead = 1;
         return pl_err_set(err, PL_ERR_IO, "amqp broker %s: publishing %zu bytes to rank %d: %s", c->where,
-                          len, dest[0], amqp_error_string2(rc));
+                          len, dest0, amqp_error_string2(rc));
     }
     c->published++;
     c->st->bytes_sent += len;
     c->st->msgs_sent++;
     return PL_OK;
+}
+
+int pl_amqp_publish(pl_amqp_conn *c, const int *dest, int ndest, const void *body, size_t len,
+                    pl_err *err)
+{
+    if (c->dead)
+        return pl_err_set(err, PL_ERR_IO, "amqp broker %s: connection is closed", c->where);
+    char keys[64][16];
+    amqp_field_value_t vals[64];
+    amqp_table_entry_t bcc;
+    amqp_basic_properties_t props;
+    int rc = route(dest, ndest, keys, vals, &bcc, &props, err);
+    if (rc)
+        return rc;
+    double t0 = pl_tr_now();
+    amqp_bytes_t b = {.len = len, .bytes = (void *)body};
+    rc = amqp_basic_publish(c->conn, 1, amqp_cstring_bytes(c->exchange), amqp_cstring_bytes(keys[0]), 1, 0,
+                            &props, b);
+    c->st->send_s += pl_tr_now() - t0;
+    return published(c, rc, len, dest[0], err);
+}
+
+#define FRAMES_PER_WRITE 32 /* body frames per writev: 4 iovecs each */
+
+/* Write iov[0..n) completely to the non-blocking socket fd before deadline:
+ * AMQP_STATUS_OK, AMQP_STATUS_TIMEOUT or AMQP_STATUS_SOCKET_ERROR. */
+static int write_all(int fd, struct iovec *iov, int n, double deadline)
+{
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            return AMQP_STATUS_SOCKET_ERROR;
+        if (w < 0) {
+            double left = deadline - pl_tr_now();
+            if (left <= 0)
+                return AMQP_STATUS_TIMEOUT;
+            struct pollfd pf = {.fd = fd, .events = POLLOUT};
+            if (poll(&pf, 1, (int)(left * 1e3) + 1) < 0 && errno != EINTR)
+                return AMQP_STATUS_SOCKET_ERROR;
+            continue;
+        }
+        size_t done = (size_t)w;
+        for (; n > 0 && done >= iov->iov_len; n--, iov++)
+            done -= iov->iov_len;
+        if (n > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + done;
+            iov->iov_len -= done;
+        }
+    }
+    return AMQP_STATUS_OK;
+}
+
+/* Body frames (type 3, channel 1, size, payload, 0xCE) of head + tail, at
+ * most fmax payload bytes each, FRAMES_PER_WRITE per writev. */
+static int write_body(int fd, const uint8_t *head, size_t hlen, const uint8_t *tail, size_t tlen,
+                      size_t fmax, double deadline)
+{
+    static const uint8_t end = AMQP_FRAME_END;
+    uint8_t fh[FRAMES_PER_WRITE][7];
+    struct iovec iov[FRAMES_PER_WRITE * 4];
+    size_t off = 0, total = hlen + tlen;
+    while (off < total) {
+        int n = 0;
+        for (int k = 0; k < FRAMES_PER_WRITE && off < total; k++) {
+            size_t len = total - off < fmax ? total - off : fmax, end_off = off + len;
+            uint8_t *h = fh[k];
+            h[0] = AMQP_FRAME_BODY;
+            h[1] = 0;
+            h[2] = 1; /* channel 1 */
+            for (int b = 0; b < 4; b++)
+                h[3 + b] = (uint8_t)(len >> (24 - 8 * b));
+            iov[n++] = (struct iovec){h, 7};
+            if (off < hlen)
+                iov[n++] = (struct iovec){(void *)(head + off), (end_off < hlen ? end_off : hlen) - off};
+            if (end_off > hlen) {
+                size_t from = off > hlen ? off - hlen : 0;
+                iov[n++] = (struct iovec){(void *)(tail + from), end_off - hlen - from};
+            }
+            iov[n++] = (struct iovec){(void *)&end, 1};
+            off = end_off;
+        }
+        int rc = write_all(fd, iov, n, deadline);
+        if (rc)
+            return rc;
+    }
+    return AMQP_STATUS_OK;
+}
+
+int pl_amqp_publish2(pl_amqp_conn *c, const int *dest, int ndest, const void *head, size_t hlen,
+                     const void *tail, size_t tlen, double deadline, pl_err *err)
+{
+    if (c->dead)
+        return pl_err_set(err, PL_ERR_IO, "amqp broker %s: connection is closed", c->where);
+    if (c->tls)
+        return pl_err_set(err, PL_ERR_ARG, "amqp broker %s: unframed publishing needs plain TCP", c->where);
+    char keys[64][16];
+    amqp_field_value_t vals[64];
+    amqp_table_entry_t bcc;
+    amqp_basic_properties_t props;
+    int rc = route(dest, ndest, keys, vals, &bcc, &props, err);
+    if (rc)
+        return rc;
+    double t0 = pl_tr_now();
+    amqp_basic_publish_t m = {.exchange = amqp_cstring_bytes(c->exchange),
+                              .routing_key = amqp_cstring_bytes(keys[0]), .mandatory = 1};
+    rc = amqp_send_method(c->conn, 1, AMQP_BASIC_PUBLISH_METHOD, &m);
+    amqp_frame_t f = {.frame_type = AMQP_FRAME_HEADER, .channel = 1};
+    f.payload.properties.class_id = AMQP_BASIC_CLASS;
+    f.payload.properties.body_size = hlen + tlen;
+    f.payload.properties.decoded = &props;
+    if (rc == AMQP_STATUS_OK)
+        rc = amqp_send_frame(c->conn, &f);
+    size_t fmax = (size_t)amqp_get_frame_max(c->conn) - 8; /* 7-byte header + end byte */
+    if (rc == AMQP_STATUS_OK && hlen + tlen)
+        rc = write_body(amqp_get_sockfd(c->conn), head, hlen, tail, tlen, fmax, deadline);
+    c->st->send_s += pl_tr_now() - t0;
+    return published(c, rc, hlen + tlen, dest[0], err);
 }
 
 /* The next frame of `conn` (heartbeats are answered inside rabbitmq-c)
@@ -437,6 +562,7 @@ static int read_delivery(pl_amqp_conn *c, amqp_channel_t ch, pl_err *err)
     pl_amqp_msg *m = pool_get(c->pool, len);
     if (!m)
         return broken_content(c, NULL, "out of memory receiving a message", err);
+    m->crc = 0;
     for (size_t got = 0; got < len; got += f.payload.body_fragment.len) {
         rc = next_frame(c, c->sub, &f, deadline, err);
         if (rc == 0)
@@ -447,7 +573,10 @@ static int read_delivery(pl_amqp_conn *c, amqp_channel_t ch, pl_err *err)
         }
         if (f.frame_type != AMQP_FRAME_BODY || f.channel != ch || f.payload.body_fragment.len > len - got)
             return broken_content(c, m, "a message body frame out of place or too long", err);
-        memcpy(m->body + got, f.payload.body_fragment.bytes, f.payload.body_fragment.len);
+        size_t flen = f.payload.body_fragment.len, from = got > HDR ? got : HDR;
+        memcpy(m->body + got, f.payload.body_fragment.bytes, flen);
+        if (got + flen > from) /* the payload's CRC while the frame is in cache */
+            m->crc = pl_wire_crc32c(m->crc, m->body + from, got + flen - from);
     }
     pthread_mutex_lock(&c->mu);
     if (c->tail)
@@ -458,6 +587,240 @@ static int read_delivery(pl_amqp_conn *c, amqp_channel_t ch, pl_err *err)
     pthread_mutex_unlock(&c->mu);
     wake(c);
     return 1;
+}
+
+/* --- own reader ---
+ *
+ * rabbitmq-c copies every received frame into its own buffer, and a body
+ * frame would then be copied again into the message: two passes over every
+ * received byte that showed as a third of a peer's CPU time. On plain TCP,
+ * once the consuming connection is set up and rabbitmq-c holds no unread
+ * bytes, the receiving thread parses the frames itself: frame headers and
+ * small frames through a 64 KiB buffer, body payloads read from the socket
+ * straight into the message (and CRC'd there). It handles what a consuming
+ * connection receives: basic.deliver with its content, heartbeats (and
+ * sends its own, every heartbeat/2 s; the broker silent for two heartbeat
+ * intervals is a lost connection), connection.close and channel.close.
+ * Other methods are skipped; a malformed frame ends the connection. */
+
+
+/* Until rbuf holds `need` unread bytes (need <= RX_BUF): 1, 0 at deadline,
+ * < 0 when the connection is gone. */
+static int rx_fill(pl_amqp_conn *c, size_t need, double deadline, pl_err *err)
+{
+    while (c->rlen - c->rpos < need) {
+        if (c->rpos && c->rpos + need > RX_BUF) {
+            memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+            c->rlen -= c->rpos;
+            c->rpos = 0;
+        }
+        /* a little more than needed, not the next body (rx_read reads that) */
+        size_t want = need - (c->rlen - c->rpos), ask = want > RX_AHEAD ? want : RX_AHEAD;
+        ssize_t r = recv(c->sub_fd, c->rbuf + c->rlen, ask < RX_BUF - c->rlen ? ask : RX_BUF - c->rlen,
+                         MSG_DONTWAIT);
+        if (r > 0) {
+            c->rlen += (size_t)r;
+            c->rx_last = pl_tr_now();
+            continue;
+        }
+        if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            return pl_err_set(err, PL_ERR_IO, "amqp broker %s: consuming connection lost: %s", c->where,
+                              r == 0 ? "closed by the broker" : strerror(errno));
+        double left = deadline - pl_tr_now();
+        if (left <= 0)
+            return 0;
+        struct pollfd pf = {.fd = c->sub_fd, .events = POLLIN};
+        if (poll(&pf, 1, (int)(left * 1e3) + 1) < 0 && errno != EINTR)
+            return pl_err_set(err, PL_ERR_IO, "amqp: poll: %s", strerror(errno));
+    }
+    return 1;
+}
+
+/* n bytes into dst: what rbuf holds, then straight from the socket, with
+ * the few bytes after them (end byte, next frame header) into rbuf. */
+static int rx_read(pl_amqp_conn *c, uint8_t *dst, size_t n, double deadline, pl_err *err)
+{
+    size_t have = c->rlen - c->rpos < n ? c->rlen - c->rpos : n;
+    memcpy(dst, c->rbuf + c->rpos, have);
+    c->rpos += have;
+    if (have < n) /* rbuf is empty */
+        c->rpos = c->rlen = 0;
+    for (size_t got = have; got < n;) {
+        struct iovec iov[2] = {{dst + got, n - got}, {c->rbuf + c->rlen, RX_AHEAD}};
+        ssize_t r = readv(c->sub_fd, iov, 2);
+        if (r > 0) {
+            size_t body = (size_t)r < n - got ? (size_t)r : n - got;
+            got += body;
+            c->rlen += (size_t)r - body;
+            c->rx_last = pl_tr_now();
+            continue;
+        }
+        if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            return pl_err_set(err, PL_ERR_IO, "amqp broker %s: consuming connection lost: %s", c->where,
+                              r == 0 ? "closed by the broker" : strerror(errno));
+        double left = deadline - pl_tr_now();
+        if (left <= 0)
+            return 0;
+        struct pollfd pf = {.fd = c->sub_fd, .events = POLLIN};
+        if (poll(&pf, 1, (int)(left * 1e3) + 1) < 0 && errno != EINTR)
+            return pl_err_set(err, PL_ERR_IO, "amqp: poll: %s", strerror(errno));
+    }
+    return 1;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The header of the next frame: type, channel, payload size; consumed. */
+typedef struct rx_frame {
+    int type, channel;
+    size_t size;
+} rx_frame;
+
+static int rx_header(pl_amqp_conn *c, rx_frame *f, double deadline, pl_err *err)
+{
+    int rc = rx_fill(c, 7, deadline, err);
+    if (rc <= 0)
+        return rc;
+    const uint8_t *h = c->rbuf + c->rpos;
+    f->type = h[0];
+    f->channel = h[1] << 8 | h[2];
+    f->size = be32(h + 3);
+    c->rpos += 7;
+    return 1;
+}
+
+/* A whole small frame's payload (and end byte) in rbuf at *p. */
+static int rx_small(pl_amqp_conn *c, const rx_frame *f, const uint8_t **p, double deadline, pl_err *err)
+{
+    if (f->size + 1 > RX_BUF)
+        return pl_err_set(err, PL_ERR_IO, "amqp broker %s: a %zu-byte frame of type %d (expected a small "
+                          "method or header frame)", c->where, f->size, f->type);
+    int rc = rx_fill(c, f->size + 1, deadline, err);
+    if (rc <= 0)
+        return rc ? rc : pl_err_set(err, PL_ERR_IO, "amqp broker %s: a frame stopped arriving", c->where);
+    *p = c->rbuf + c->rpos;
+    if ((*p)[f->size] != AMQP_FRAME_END)
+        return pl_err_set(err, PL_ERR_IO, "amqp broker %s: frame end byte missing (stream out of step)",
+                          c->where);
+    c->rpos += f->size + 1;
+    return 1;
+}
+
+static int rx_end(pl_amqp_conn *c, double deadline, pl_err *err)
+{
+    int rc = rx_fill(c, 1, deadline, err);
+    if (rc <= 0)
+        return rc ? rc : pl_err_set(err, PL_ERR_IO, "amqp broker %s: a frame stopped arriving", c->where);
+    if (c->rbuf[c->rpos++] != AMQP_FRAME_END)
+        return pl_err_set(err, PL_ERR_IO, "amqp broker %s: frame end byte missing (stream out of step)",
+                          c->where);
+    return 1;
+}
+
+static void enqueue(pl_amqp_conn *c, pl_amqp_msg *m)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->tail)
+        c->tail->next = m;
+    else
+        c->head = m;
+    c->tail = m;
+    pthread_mutex_unlock(&c->mu);
+    wake(c);
+}
+
+/* The content of a delivery on channel ch: header frame, then body frames
+ * read into a pooled message. 1, or < 0. */
+static int own_delivery(pl_amqp_conn *c, int ch, pl_err *err)
+{
+    double deadline = pl_tr_now() + c->frame_s;
+    rx_frame f;
+    const uint8_t *p;
+    int rc = rx_header(c, &f, deadline, err);
+    rc = rc <= 0 ? rc : rx_small(c, &f, &p, deadline, err);
+    if (rc <= 0)
+        return rc ? rc : pl_err_set(err, PL_ERR_IO, "amqp broker %s: no content header after a delivery", c->where);
+    if (f.type != AMQP_FRAME_HEADER || f.channel != ch || f.size < 14)
+        return pl_err_set(err, PL_ERR_IO, "amqp broker %s: a delivery without its content header", c->where);
+    uint64_t len = (uint64_t)be32(p + 4) << 32 | be32(p + 8);
+    if (len > ((uint64_t)1 << 40))
+        return pl_err_set(err, PL_ERR_IO, "amqp broker %s: a delivery of %" PRIu64 " bytes", c->where, len);
+    pl_amqp_msg *m = pool_get(c->pool, (size_t)len);
+    if (!m)
+        return pl_err_set(err, PL_ERR_NOMEM, "amqp: out of memory receiving a %" PRIu64 "-byte message", len);
+    m->crc = 0;
+    for (size_t got = 0; got < len; got += f.size) {
+        rc = rx_header(c, &f, deadline, err);
+        if (rc > 0 && (f.type != AMQP_FRAME_BODY || f.channel != ch || f.size > len - got))
+            rc = pl_err_set(err, PL_ERR_IO, "amqp broker %s: a message body frame out of place or too long",
+                            c->where);
+        rc = rc <= 0 ? rc : rx_read(c, m->body + got, f.size, deadline, err);
+        rc = rc <= 0 ? rc : rx_end(c, deadline, err);
+        if (rc <= 0) {
+            pl_amqp_msg_free(m);
+            return rc ? rc : pl_err_set(err, PL_ERR_IO, "amqp broker %s: a message body stopped arriving", c->where);
+        }
+        size_t from = got > HDR ? got : HDR;
+        if (got + f.size > from) /* the payload's CRC while the frame is in cache */
+            m->crc = pl_wire_crc32c(m->crc, m->body + from, got + f.size - from);
+    }
+    enqueue(c, m);
+    return 1;
+}
+
+/* Serve heartbeats: send ours every interval/2; the broker silent for two
+ * intervals is a lost connection. */
+static int own_heartbeat(pl_amqp_conn *c, pl_err *err)
+{
+    int hb = amqp_get_heartbeat(c->sub);
+    double now = pl_tr_now();
+    if (hb <= 0)
+        return 1;
+    if (now - c->rx_last > 2.0 * hb)
+        return pl_err_set(err, PL_ERR_IO, "amqp broker %s: consuming connection lost: no heartbeat for %d s",
+                          c->where, 2 * hb);
+    if (now - c->tx_last >= hb / 2.0) {
+        static const uint8_t beat[8] = {AMQP_FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, AMQP_FRAME_END};
+        if (send(c->sub_fd, beat, sizeof beat, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof beat)
+            return pl_err_set(err, PL_ERR_IO, "amqp broker %s: cannot send a heartbeat on the consuming "
+                              "connection", c->where);
+        c->tx_last = now;
+    }
+    return 1;
+}
+
+/* One frame (up to 1 s of waiting) of the consuming connection. */
+static int own_step(pl_amqp_conn *c, pl_err *err)
+{
+    int rc = own_heartbeat(c, err);
+    rx_frame f;
+    rc = rc < 0 ? rc : rx_header(c, &f, pl_tr_now() + 0.5, err);
+    if (rc <= 0)
+        return rc;
+    double deadline = pl_tr_now() + c->frame_s;
+    if (f.type == AMQP_FRAME_HEARTBEAT && f.size == 0)
+        return rx_end(c, deadline, err);
+    const uint8_t *p;
+    if (f.type != AMQP_FRAME_METHOD)
+        return pl_err_set(err, PL_ERR_IO, "amqp broker %s: a frame of type %d outside a delivery", c->where,
+                          f.type);
+    rc = rx_small(c, &f, &p, deadline, err);
+    if (rc <= 0 || f.size < 4)
+        return rc <= 0 ? rc : pl_err_set(err, PL_ERR_IO, "amqp broker %s: a %zu-byte method frame", c->where, f.size);
+    uint32_t id = be32(p);
+    if (id == AMQP_BASIC_DELIVER_METHOD)
+        return own_delivery(c, f.channel, err);
+    if (id != AMQP_CHANNEL_CLOSE_METHOD && id != AMQP_CONNECTION_CLOSE_METHOD)
+        return 1;
+    int code = f.size >= 7 ? p[4] << 8 | p[5] : 0, tlen = f.size >= 7 ? p[6] : 0;
+    if ((size_t)tlen > f.size - 7)
+        tlen = (int)(f.size - 7);
+    return pl_err_set(err, PL_ERR_IO, "amqp broker %s: server closed the consuming %s: %d %.*s", c->where,
+                      id == AMQP_CHANNEL_CLOSE_METHOD ? "channel" : "connection", code, tlen,
+                      (const char *)p + 7);
 }
 
 /* The receiving thread: reads the consuming connection all the time, so
@@ -474,6 +837,15 @@ static void *receiver(void *arg)
         pthread_mutex_unlock(&c->mu);
         if (stop)
             return NULL;
+        if (!c->own_rx && !c->tls && c->rbuf && !amqp_data_in_buffer(c->sub) &&
+            !amqp_frames_enqueued(c->sub)) {
+            c->own_rx = 1; /* at a frame boundary, nothing buffered in rabbitmq-c */
+            c->rx_last = c->tx_last = pl_tr_now();
+        }
+        if (c->own_rx) {
+            rc = own_step(c, &e);
+            continue;
+        }
         amqp_maybe_release_buffers(c->sub);
         amqp_frame_t f;
         rc = next_frame(c, c->sub, &f, pl_tr_now() + 1.0, &e);

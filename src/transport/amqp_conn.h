@@ -17,6 +17,10 @@
  * blocked in publishes under a broker memory alarm would wait for each
  * other) or computes for minutes between collectives (the receiving thread
  * answers the broker's heartbeats; the publishing connection carries none).
+ * On plain TCP the data path bypasses rabbitmq-c's copies: large bodies are
+ * published with writev from the caller's buffers (pl_amqp_publish2), and
+ * the receiving thread parses the consuming connection's frames itself,
+ * reading bodies straight into the message (amqp_conn.c, "own reader").
  */
 #ifndef PEERLESS_AMQP_CONN_H
 #define PEERLESS_AMQP_CONN_H
@@ -33,11 +37,15 @@
 typedef struct pl_amqp_pool pl_amqp_pool;
 
 /* A received message: body[0..len) (cap bytes allocated) is owned; free
- * with pl_amqp_msg_free, which hands it back to its connection's pool. */
+ * with pl_amqp_msg_free, which hands it back to its connection's pool.
+ * crc is pl_wire_crc32c of body[PL_WIRE_HEADER_SIZE..len) (0 if shorter),
+ * computed by the receiving thread frame by frame as the bytes arrived, so
+ * the payload check reads no cold memory on the caller's thread. */
 typedef struct pl_amqp_msg {
     struct pl_amqp_msg *next;
     uint8_t *body;
     size_t len, cap;
+    uint32_t crc;
     pl_amqp_pool *pool;
 } pl_amqp_msg;
 
@@ -56,6 +64,7 @@ typedef struct pl_amqp_conn {
     amqp_connection_state_t sub;  /* consuming: read by the receiving thread only */
     int connected, sub_connected; /* logged in */
     int dead;      /* publishing connection lost or channel closed */
+    int tls;       /* amqps: pl_amqp_publish2 is not available */
     char where[300]; /* "amqp://host:port/vhost" for messages */
     char exchange[200];
     uint64_t published, acked; /* publisher-confirm delivery tags */
@@ -76,6 +85,12 @@ typedef struct pl_amqp_conn {
     int rx_on, mu_on, rx_done; /* rx_done: the receiver left its loop */
     int sub_fd;
     int wake[2];              /* pipe: the receiver wakes a waiting pump */
+    /* receiving thread only: plain TCP reads its socket itself once
+     * rabbitmq-c holds no unread bytes (see amqp_conn.c, "own reader") */
+    int own_rx;
+    uint8_t *rbuf;            /* [RX_BUF] frame headers and small frames */
+    size_t rpos, rlen;        /* unread bytes: rbuf[rpos..rlen) */
+    double rx_last, tx_last;  /* last byte received / heartbeat sent */
 } pl_amqp_conn;
 
 /* Open the publishing connection (frame_max 131072, no heartbeat; channel
@@ -93,6 +108,15 @@ void pl_amqp_conn_close(pl_amqp_conn *c);
 /* Publish body[0..len) (mandatory, transient) to ranks dest[0..ndest). */
 int pl_amqp_publish(pl_amqp_conn *c, const int *dest, int ndest, const void *body, size_t len,
                     pl_err *err);
+/* The same for a body held in two parts, head[0..hlen) then tail[0..tlen),
+ * neither copied: the method and content-header frames go through
+ * rabbitmq-c, the body frames are written to the socket with writev straight
+ * from the two parts (rabbitmq-c would copy every body frame into its
+ * buffer). Plain TCP connections only (c->tls == 0; TLS callers use
+ * pl_amqp_publish). Waits for a full socket until `deadline` (monotonic s);
+ * the connection is dead after any failure. */
+int pl_amqp_publish2(pl_amqp_conn *c, const int *dest, int ndest, const void *head, size_t hlen,
+                     const void *tail, size_t tlen, double deadline, pl_err *err);
 /* Wait until `deadline` (monotonic s; <= now: just poll) for one event:
  * a confirm/return on the publishing connection is recorded (returns 1);
  * with want_msgs, a received message waiting in the FIFO also returns 1.

@@ -158,9 +158,12 @@ static int prepare(op *o, int j, tcp_tx *m)
     return rc;
 }
 
-static int do_send(op *o, int j)
+/* Send peer j's queued messages until its socket is full or, with `one`,
+ * until one message is complete; *more = 1 if the socket may take more. */
+static int send_some(op *o, int j, int one, int *more)
 {
     tcp_peer *p = &o->s->peers[j];
+    *more = 0;
     while (p->qhead < p->qn) {
         tcp_tx *m = &p->q[p->qhead];
         int rc = m->ready ? PL_OK : prepare(o, j, m);
@@ -189,9 +192,35 @@ static int do_send(op *o, int j)
             return PL_OK;
         o->st->msgs_sent++;
         p->qhead++;
+        if (one && p->qhead < p->qn) {
+            *more = 1;
+            return PL_OK;
+        }
     }
     p->qhead = p->qn = 0;
     return PL_OK;
+}
+
+/* Send to every peer with ready[j] set, one message each in turn (starting
+ * after this rank), until every socket is full or every queue empty. Round
+ * robin keeps the owners fed at the same pace: filling one peer's socket
+ * before the next (peers in rank order) made the highest rank receive its
+ * contributions last and finish last, an all-reduce's critical path. */
+static int send_ready(op *o, unsigned char *ready)
+{
+    int n = o->s->size, any = 1, rc = PL_OK;
+    while (!rc && any) {
+        any = 0;
+        for (int k = 1; !rc && k < n; k++) {
+            int j = (o->s->rank + k) % n, more;
+            if (!ready[j])
+                continue;
+            rc = send_some(o, j, 1, &more);
+            ready[j] = (unsigned char)more;
+            any |= more;
+        }
+    }
+    return rc;
 }
 
 /* --- all-reduce: reduction of my chunk --- */
@@ -591,20 +620,22 @@ static int check_timeouts(op *o, const struct pollfd *pf, double now, int *wait_
     return fail(o, who, PL_ERR_IO, why, NULL);
 }
 
-/* Serve the peers poll() reported ready. */
+/* Serve the peers poll() reported ready: receive, then send round robin. */
 static int serve(op *o, const struct pollfd *pf, int nready)
 {
-    int rc = PL_OK;
-    for (int j = 0; !rc && nready > 0 && j < o->s->size; j++) {
+    int rc = PL_OK, n = o->s->size;
+    unsigned char ready[n];
+    for (int k = 1; !rc && nready > 0 && k <= n; k++) {
+        int j = (o->s->rank + k) % n;
         if (pf[j].revents & (POLLIN | POLLHUP | POLLERR)) {
             double t1 = pl_tr_now();
             rc = pf[j].events & POLLIN ? do_recv(o, j) : PL_OK;
             o->st->recv_s += pl_tr_now() - t1;
         }
-        if (!rc && pf[j].revents & (POLLOUT | POLLERR))
-            rc = do_send(o, j);
     }
-    return rc;
+    for (int j = 0; j < n; j++)
+        ready[j] = (unsigned char)(j != o->s->rank && (pf[j].revents & (POLLOUT | POLLERR)));
+    return rc ? rc : send_ready(o, ready);
 }
 
 static int run_loop_(op *o)
@@ -616,8 +647,10 @@ static int run_loop_(op *o)
         s->peers[j].last = start;
     int rc = o->kind == OP_ALLREDUCE ? reduce_ready(o) : PL_OK;
     /* Start sending before the first poll: the sockets are writable. */
-    for (int j = 0; !rc && j < s->size; j++)
-        rc = j != s->rank ? do_send(o, j) : PL_OK;
+    unsigned char ready[s->size];
+    for (int j = 0; j < s->size; j++)
+        ready[j] = j != s->rank;
+    rc = rc ? rc : send_ready(o, ready);
     while (!rc && !finished(o)) {
         unblock(o);
         for (int j = 0; j < s->size; j++) {
