@@ -15,7 +15,7 @@ cmake --build build-asan -j"$jobs"
 # sanitizers too: the kernels it shares with the fast backend are checked
 # against the reference backend by test_fast / test_nn.
 cmake -S . -B build-asan-nodnnl -DCMAKE_BUILD_TYPE=Debug -DPL_SANITIZE=ON -DPL_DNNL=OFF
-cmake --build build-asan-nodnnl -j"$jobs" --target test_fast test_nn test_function
+cmake --build build-asan-nodnnl -j"$jobs" --target test_fast test_nn test_function peerless_cli
 
 status=0
 echo "== sanitizer build (ASan + UBSan): unit tests =="
