@@ -100,7 +100,7 @@ void pl_sched_values(const pl_sched_config *s, int64_t t, double *lr, double *mo
         double end1 = s->pct_start * (double)s->total_steps - 1.0, end2 = (double)s->total_steps - 1.0;
         double step = (double)(t < s->total_steps ? t : s->total_steps - 1);
         if (step <= end1) {
-            double pct = step / end1;
+            double pct = end1 > 0 ? step / end1 : 1.0; /* torch divides by zero here */
             *lr = anneal_cos(initial, s->lr, pct);
             *momentum = anneal_cos(s->max_momentum, s->base_momentum, pct);
         } else {
