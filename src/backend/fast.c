@@ -166,6 +166,26 @@ static void fast_bn_bwd_eval(const pl_bn_desc *d, const float *x, const float *g
     }
 }
 
+/* Convolution bias gradient (fast_conv.h): per channel, float sums over
+ * each plane, double across the batch. */
+void pl_fast_conv_bias_bwd(const pl_conv2d_desc *d, const float *dy, float *db)
+{
+    size_t hw = (size_t)d->h_out * d->w_out;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < d->c_out; c++) {
+        double s = 0;
+        for (int i = 0; i < d->n; i++) {
+            const float *p = dy + ((size_t)i * d->c_out + c) * hw;
+            float t = 0;
+#pragma omp simd reduction(+ : t)
+            for (size_t j = 0; j < hw; j++)
+                t += p[j];
+            s += t;
+        }
+        db[c] += (float)s;
+    }
+}
+
 /* ---- pooling: x [n, c, h_in, w_in], y [n, c, h_out, w_out] ---- */
 
 /* One max-pool plane, PyTorch's CPU kernel: window clipped to the input,

@@ -596,25 +596,6 @@ static dnnl_status_t conv_bwd_weights(conv_plan *p, const float *x, const float 
     return st == dnnl_success ? output_done(p, &p->wdw) : st;
 }
 
-/* db [c_out] += sum of dy [n,c_out,h_out,w_out] over n, h, w */
-static void conv_bwd_bias(const pl_conv2d_desc *d, const float *dy, float *db)
-{
-    size_t hw = (size_t)d->h_out * d->w_out;
-#pragma omp parallel for schedule(static)
-    for (int c = 0; c < d->c_out; c++) {
-        double s = 0;
-        for (int i = 0; i < d->n; i++) {
-            const float *p = dy + ((size_t)i * d->c_out + c) * hw;
-            float t = 0;
-#pragma omp simd reduction(+ : t)
-            for (size_t j = 0; j < hw; j++)
-                t += p[j];
-            s += t;
-        }
-        db[c] += (float)s;
-    }
-}
-
 int pl_fast_conv2d_bwd(void *plan, const float *x, const float *w, const float *dy, float *dx,
                        float *dw, float *db)
 {
@@ -629,6 +610,6 @@ int pl_fast_conv2d_bwd(void *plan, const float *x, const float *w, const float *
     if (st != dnnl_success)
         return PL_ERR_BACKEND;
     if (db)
-        conv_bwd_bias(&p->d, dy, db);
+        pl_fast_conv_bias_bwd(&p->d, dy, db);
     return PL_OK;
 }

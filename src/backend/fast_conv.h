@@ -19,5 +19,8 @@ void pl_fast_conv2d_plan_free(void *plan);
 int pl_fast_conv2d_fwd(void *plan, const float *x, const float *w, const float *b, float *y);
 int pl_fast_conv2d_bwd(void *plan, const float *x, const float *w, const float *dy, float *dx,
                        float *dw, float *db);
+/* db [c_out] += sum of dy [n, c_out, h_out, w_out] over n, h, w (fast.c; the
+ * same for both implementations). */
+void pl_fast_conv_bias_bwd(const pl_conv2d_desc *d, const float *dy, float *db);
 
 #endif

@@ -579,25 +579,6 @@ int pl_fast_conv2d_fwd(void *plan, const float *x, const float *w, const float *
     return PL_OK;
 }
 
-/* db [c_out] += sum of dy [n,c_out,h_out,w_out] over n, h, w */
-static void conv_bwd_bias(const pl_conv2d_desc *d, const float *dy, float *db)
-{
-    size_t hw = (size_t)d->h_out * d->w_out;
-#pragma omp parallel for schedule(static)
-    for (int c = 0; c < d->c_out; c++) {
-        double s = 0;
-        for (int i = 0; i < d->n; i++) {
-            const float *q = dy + ((size_t)i * d->c_out + c) * hw;
-            float t = 0;
-#pragma omp simd reduction(+ : t)
-            for (size_t j = 0; j < hw; j++)
-                t += q[j];
-            s += t;
-        }
-        db[c] += (float)s;
-    }
-}
-
 int pl_fast_conv2d_bwd(void *plan, const float *x, const float *w, const float *dy, float *dx, float *dw, float *db)
 {
     const gemm_plan *p = plan;
@@ -631,6 +612,6 @@ int pl_fast_conv2d_bwd(void *plan, const float *x, const float *w, const float *
             uncrop_add(p, dw);
     }
     if (db)
-        conv_bwd_bias(d, dy, db);
+        pl_fast_conv_bias_bwd(d, dy, db);
     return PL_OK;
 }
