@@ -604,6 +604,22 @@ static int read_delivery(pl_amqp_conn *c, amqp_channel_t ch, pl_err *err)
  * Other methods are skipped; a malformed frame ends the connection. */
 
 
+/* After a read that returned r <= 0: wait for more input. 1 to read again,
+ * 0 at the deadline, < 0 (error set) when the connection is gone. */
+static int rx_wait(pl_amqp_conn *c, ssize_t r, double deadline, pl_err *err)
+{
+    if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        return pl_err_set(err, PL_ERR_IO, "amqp broker %s: consuming connection lost: %s", c->where,
+                          r == 0 ? "closed by the broker" : strerror(errno));
+    double left = deadline - pl_tr_now();
+    if (left <= 0)
+        return 0;
+    struct pollfd pf = {.fd = c->sub_fd, .events = POLLIN};
+    if (poll(&pf, 1, (int)(left * 1e3) + 1) < 0 && errno != EINTR)
+        return pl_err_set(err, PL_ERR_IO, "amqp: poll: %s", strerror(errno));
+    return 1;
+}
+
 /* Until rbuf holds `need` unread bytes (need <= RX_BUF): 1, 0 at deadline,
  * < 0 when the connection is gone. */
 static int rx_fill(pl_amqp_conn *c, size_t need, double deadline, pl_err *err)
@@ -623,15 +639,9 @@ static int rx_fill(pl_amqp_conn *c, size_t need, double deadline, pl_err *err)
             c->rx_last = pl_tr_now();
             continue;
         }
-        if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-            return pl_err_set(err, PL_ERR_IO, "amqp broker %s: consuming connection lost: %s", c->where,
-                              r == 0 ? "closed by the broker" : strerror(errno));
-        double left = deadline - pl_tr_now();
-        if (left <= 0)
-            return 0;
-        struct pollfd pf = {.fd = c->sub_fd, .events = POLLIN};
-        if (poll(&pf, 1, (int)(left * 1e3) + 1) < 0 && errno != EINTR)
-            return pl_err_set(err, PL_ERR_IO, "amqp: poll: %s", strerror(errno));
+        int w = rx_wait(c, r, deadline, err);
+        if (w <= 0)
+            return w;
     }
     return 1;
 }
@@ -655,15 +665,9 @@ static int rx_read(pl_amqp_conn *c, uint8_t *dst, size_t n, double deadline, pl_
             c->rx_last = pl_tr_now();
             continue;
         }
-        if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-            return pl_err_set(err, PL_ERR_IO, "amqp broker %s: consuming connection lost: %s", c->where,
-                              r == 0 ? "closed by the broker" : strerror(errno));
-        double left = deadline - pl_tr_now();
-        if (left <= 0)
-            return 0;
-        struct pollfd pf = {.fd = c->sub_fd, .events = POLLIN};
-        if (poll(&pf, 1, (int)(left * 1e3) + 1) < 0 && errno != EINTR)
-            return pl_err_set(err, PL_ERR_IO, "amqp: poll: %s", strerror(errno));
+        int w = rx_wait(c, r, deadline, err);
+        if (w <= 0)
+            return w;
     }
     return 1;
 }
