@@ -31,7 +31,6 @@ typedef struct trainer {
     pl_model *model;
     pl_optim *opt;
     pl_sched_config sched;
-    double recipe_lr, recipe_wd; /* from the model's recipe: > 0 / >= 0 when set */
     pl_loss_kind loss;
     float *x;
     int32_t *y;
@@ -138,6 +137,14 @@ static int setup_data(trainer *t, const pl_model_info *mi, pl_err *err)
     return PL_OK;
 }
 
+static int flag_seen(const pl_flag *flags, int nflags, const char *name)
+{
+    for (int i = 0; i < nflags; i++)
+        if (!strcmp(flags[i].name, name))
+            return flags[i].seen;
+    return 0;
+}
+
 static int setup_optim(trainer *t, const pl_flag *flags, int nflags, pl_err *err)
 {
     pl_optim_kind kind;
@@ -145,10 +152,15 @@ static int setup_optim(trainer *t, const pl_flag *flags, int nflags, pl_err *err
     if (st)
         return st;
     pl_optim_config cfg = pl_optim_defaults(kind);
-    if (t->recipe_lr > 0)
-        cfg.lr = t->recipe_lr;
-    if (t->recipe_wd >= 0)
-        cfg.weight_decay = t->recipe_wd;
+    /* The recipe's lr and weight decay belong to its optimizer (flags below
+     * still override them). */
+    const pl_recipe *r = &pl_models_find(t->o.model)->recipe;
+    if (r->optimizer && !flag_seen(flags, nflags, "optimizer")) {
+        if (r->lr > 0)
+            cfg.lr = r->lr;
+        if (r->weight_decay >= 0)
+            cfg.weight_decay = r->weight_decay;
+    }
     for (int i = 0; i < nflags; i++) {
         if (!flags[i].seen)
             continue;
@@ -293,17 +305,9 @@ static cJSON *epoch_row(int epoch, double train_loss, double val_loss, double te
     return r;
 }
 
-static int flag_seen(const pl_flag *flags, int nflags, const char *name)
-{
-    for (int i = 0; i < nflags; i++)
-        if (!strcmp(flags[i].name, name))
-            return flags[i].seen;
-    return 0;
-}
-
-/* The model's recipe fills what the user left out: optimizer, lr, weight
- * decay and schedule only when --optimizer is not given (they belong
- * together), the batch size unless --batch-size is given. */
+/* The model's recipe fills what the user left out: optimizer and schedule
+ * only when --optimizer is not given (lr and weight decay follow in
+ * setup_optim), the batch size unless --batch-size is given. */
 static void apply_recipe(trainer *t, const pl_model_info *mi, const pl_flag *flags, int nflags)
 {
     const pl_recipe *r = &mi->recipe;
@@ -312,8 +316,6 @@ static void apply_recipe(trainer *t, const pl_model_info *mi, const pl_flag *fla
     if (!r->optimizer || flag_seen(flags, nflags, "optimizer"))
         return;
     t->o.optimizer = r->optimizer;
-    t->recipe_lr = flag_seen(flags, nflags, "lr") ? 0 : r->lr;
-    t->recipe_wd = flag_seen(flags, nflags, "weight-decay") ? -1 : r->weight_decay;
     if (r->schedule && !flag_seen(flags, nflags, "lr-schedule"))
         t->o.schedule = r->schedule;
 }
@@ -323,7 +325,6 @@ static int run_training(trainer *t, const pl_flag *flags, int nflags, pl_err *er
     const pl_model_info *mi = pl_models_find(t->o.model);
     if (!mi)
         return pl_err_set(err, PL_ERR_NOTFOUND, "unknown model '%s' (available: %s)", t->o.model, pl_models_list());
-    t->recipe_wd = -1;
     apply_recipe(t, mi, flags, nflags);
     const pl_backend *be = pl_backend_by_name(t->o.backend);
     if (!be)
