@@ -166,6 +166,16 @@ static void fast_bn_bwd_eval(const pl_bn_desc *d, const float *x, const float *g
     }
 }
 
+int pl_fast_conv2d_check(const pl_conv2d_desc *d, pl_err *err)
+{
+    if (d->h_out <= 0 || d->w_out <= 0 || d->groups <= 0)
+        return pl_err_set(err, PL_ERR_ARG,
+                          "fast conv2d plan: descriptor has h_out=%d w_out=%d groups=%d; "
+                          "call pl_conv2d_desc_init first",
+                          d->h_out, d->w_out, d->groups);
+    return PL_OK;
+}
+
 /* Convolution bias gradient (fast_conv.h): per channel, float sums over
  * each plane, double across the batch. */
 void pl_fast_conv_bias_bwd(const pl_conv2d_desc *d, const float *dy, float *db)

@@ -19,6 +19,9 @@ void pl_fast_conv2d_plan_free(void *plan);
 int pl_fast_conv2d_fwd(void *plan, const float *x, const float *w, const float *b, float *y);
 int pl_fast_conv2d_bwd(void *plan, const float *x, const float *w, const float *dy, float *dx,
                        float *dw, float *db);
+/* PL_OK if d went through pl_conv2d_desc_init (fast.c; both implementations
+ * check it before planning), else PL_ERR_ARG. */
+int pl_fast_conv2d_check(const pl_conv2d_desc *d, pl_err *err);
 /* db [c_out] += sum of dy [n, c_out, h_out, w_out] over n, h, w (fast.c; the
  * same for both implementations). */
 void pl_fast_conv_bias_bwd(const pl_conv2d_desc *d, const float *dy, float *db);

@@ -162,11 +162,9 @@ static void uncrop_add(const gemm_plan *p, float *dw)
 int pl_fast_conv2d_plan(const pl_conv2d_desc *d, void **plan, pl_err *err)
 {
     *plan = NULL;
-    if (d->h_out <= 0 || d->w_out <= 0 || d->groups <= 0)
-        return pl_err_set(err, PL_ERR_ARG,
-                          "fast conv2d plan: descriptor has h_out=%d w_out=%d groups=%d; "
-                          "call pl_conv2d_desc_init first",
-                          d->h_out, d->w_out, d->groups);
+    int bad = pl_fast_conv2d_check(d, err);
+    if (bad)
+        return bad;
     gemm_plan *p = calloc(1, sizeof *p);
     if (!p)
         return pl_err_set(err, PL_ERR_NOMEM, "fast conv2d plan: out of memory");
