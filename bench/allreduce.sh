@@ -82,12 +82,15 @@ echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 /usr/bin/python3 - "$tmp" <<'PY'
 import csv, glob, statistics, sys
 times = {}  # (N, model) -> impl -> [median_s per round]
+cpus = {}   # (N, model) -> impl -> [cpu_s per round] (tcp and gloo report it)
 floats = {}
 for path in sorted(glob.glob(sys.argv[1] + "/*.csv")):
     for r in csv.DictReader(open(path)):
         impl = r.get("impl") or "amqp-" + r["pattern"]
         key = (int(r["N"]), r["model"])
         times.setdefault(key, {}).setdefault(impl, []).append(float(r["median_s"]))
+        if r.get("cpu_s"):
+            cpus.setdefault(key, {}).setdefault(impl, []).append(float(r["cpu_s"]))
         floats[key] = int(r["floats"])
 impls = ["tcp", "gloo", "mpi", "mpi-tcp", "amqp-scatter", "amqp-fanout"]
 keys = sorted(times, key=lambda k: (k[0], floats[k]))
@@ -99,15 +102,19 @@ for k in keys:
             t = med[k][impl]
             print(f"{impl},{k[0]},{k[1]},{floats[k]},{t:.5f},{floats[k] * 4 / t / 1e9:.3f},{len(times[k][impl])}")
 print()
-print("seconds per all-reduce (median over rounds); gloo/tcp > 1: tcp faster")
-print(f"{'N':>2} {'model':<19} {'floats':>11}" + "".join(f" {i:>12}" for i in impls) + f" {'gloo/tcp':>9} {'tcp GB/s':>9}")
+print("seconds per all-reduce (median over rounds); gloo/tcp > 1: tcp faster; cpu: CPU seconds")
+print("of all N processes per call (with N processes on fewer cores, the steadier measure)")
+print(f"{'N':>2} {'model':<19} {'floats':>11}" + "".join(f" {i:>12}" for i in impls) +
+      f" {'gloo/tcp':>9} {'tcp GB/s':>9} {'tcp cpu':>8} {'gloo cpu':>8}")
 for k in keys:
     m = med[k]
+    c = {i: statistics.median(v) for i, v in cpus.get(k, {}).items()}
     row = f"{k[0]:>2} {k[1]:<19} {floats[k]:>11}"
     row += "".join(f" {m[i]:>12.4f}" if i in m else f" {'-':>12}" for i in impls)
     ratio = f"{m['gloo'] / m['tcp']:.2f}" if "gloo" in m and "tcp" in m else "-"
     bw = f"{floats[k] * 4 / m['tcp'] / 1e9:.3f}" if "tcp" in m else "-"
-    print(row + f" {ratio:>9} {bw:>9}")
+    cols = "".join(f" {c[i]:>8.4f}" if i in c else f" {'-':>8}" for i in ("tcp", "gloo"))
+    print(row + f" {ratio:>9} {bw:>9}" + cols)
 # issue 4's goals: the original's Python pika fan-out took 0.108 s (MobileNetV3-small)
 # and 1.08 s (ResNet-18) at N=4; amqp scatter-reduce must be 5x faster
 print()

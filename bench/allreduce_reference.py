@@ -5,7 +5,8 @@
 The reference for bench_allreduce (same sizes, same protocol): N processes
 on loopback (init_method tcp://127.0.0.1:PORT, torch threads = 1); per model
 one warm-up all_reduce, then R timed ones, each after a barrier; rank 0
-prints impl,N,model,floats,median_s,algbw_GBps.
+prints impl,N,model,floats,median_s,algbw_GBps,cpu_s (cpu_s: CPU time of
+all N processes, every thread, user + system, per call, like bench_allreduce).
 Sizes are sum(p.numel()) of the torchvision models with 10 classes,
 recomputed here and checked against the table bench_allreduce uses.
 """
@@ -39,14 +40,18 @@ def peer(rank, n, port, reps, only):
         x = torch.rand(floats)
         dist.all_reduce(x)
         times = []
+        cpu0 = time.process_time()
         for _ in range(max(2, reps // div)):
             dist.barrier()
             t0 = time.perf_counter()
             dist.all_reduce(x)
             times.append(time.perf_counter() - t0)
+        cpu = torch.tensor([(time.process_time() - cpu0) / len(times)], dtype=torch.float64)
+        dist.all_reduce(cpu)
         med = sorted(times)[len(times) // 2]
         if rank == 0:
-            print(f"gloo,{n},{name},{floats},{med:.5f},{floats * 4 / med / 1e9:.3f}", flush=True)
+            print(f"gloo,{n},{name},{floats},{med:.5f},{floats * 4 / med / 1e9:.3f},{cpu.item():.4f}",
+                  flush=True)
     dist.destroy_process_group()
 
 
@@ -65,7 +70,7 @@ def main():
                 sys.exit(f"{name}: torchvision has {got} parameters, table says {floats}")
         print("sizes match torchvision")
         return
-    print("impl,N,model,floats,median_s,algbw_GBps", flush=True)
+    print("impl,N,model,floats,median_s,algbw_GBps,cpu_s", flush=True)
     for n in [int(v) for v in a.peers.split(",")]:
         mp.spawn(peer, args=(n, free_port(), a.reps, a.only), nprocs=n, join=True)
 

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -43,6 +45,14 @@ static double now(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+static double cpu_now(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)u.ru_utime.tv_sec + (double)u.ru_utime.tv_usec * 1e-6 +
+           (double)u.ru_stime.tv_sec + (double)u.ru_stime.tv_usec * 1e-6;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -67,6 +77,7 @@ typedef struct bench_cfg {
     int reps;
     const char *codec, *only;
     size_t segment;
+    double *cpu; /* shared between the processes: each rank's CPU seconds */
 } bench_cfg;
 
 /* One peer process: returns its exit status. */
@@ -100,22 +111,27 @@ static int run_peer(const char *url, int rank, int n, const bench_cfg *c)
         for (size_t i = 0; i < nf; i++)
             x[i] = (float)((i * 2654435761u + (size_t)rank) % 1000) * 1e-3f - 0.5f;
         int rc = pl_transport_allreduce_sum(t, x, nf, step++, NULL, &err);
+        double cpu0 = cpu_now();
         for (int r = 0; !rc && r < reps; r++) {
             rc = pl_transport_barrier(t, step++, &err);
             double t0 = now();
             rc = rc ? rc : pl_transport_allreduce_sum(t, x, nf, step++, NULL, &err);
             ts[r] = now() - t0;
         }
+        c->cpu[rank] = (cpu_now() - cpu0) / reps; /* includes the barriers (small) */
+        rc = rc ? rc : pl_transport_barrier(t, step++, &err);
         if (rc) {
             fprintf(stderr, "bench_allreduce: rank %d: %s\n", rank, err.msg);
             return 1;
         }
         qsort(ts, (size_t)reps, sizeof *ts, cmp_double);
-        double med = ts[reps / 2];
+        double med = ts[reps / 2], cpu = 0;
+        for (int r = 0; r < n; r++)
+            cpu += c->cpu[r];
         if (rank == 0)
-            printf("tcp%s%s,%d,%s,%zu,%.5f,%.3f\n", strcmp(c->codec, "none") ? "-" : "",
+            printf("tcp%s%s,%d,%s,%zu,%.5f,%.3f,%.4f\n", strcmp(c->codec, "none") ? "-" : "",
                    strcmp(c->codec, "none") ? c->codec : "", n, models[m].name, nf, med,
-                   (double)nf * 4 / med / 1e9);
+                   (double)nf * 4 / med / 1e9, cpu);
         fflush(stdout);
         free(x);
         free(ts);
@@ -147,25 +163,31 @@ int main(int argc, char **argv)
 {
     bench_cfg c = {.reps = 10, .codec = "none"};
     const char *peers = "2,4";
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--peers"))
-            peers = argv[i + 1];
-        else if (!strcmp(argv[i], "--reps"))
-            c.reps = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--codec"))
-            c.codec = argv[i + 1];
-        else if (!strcmp(argv[i], "--segment"))
-            c.segment = (size_t)atol(argv[i + 1]);
-        else if (!strcmp(argv[i], "--only"))
-            c.only = argv[i + 1];
+    for (int i = 1; i < argc; i += 2) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v && !strcmp(f, "--peers"))
+            peers = v;
+        else if (v && !strcmp(f, "--reps"))
+            c.reps = atoi(v);
+        else if (v && !strcmp(f, "--codec"))
+            c.codec = v;
+        else if (v && !strcmp(f, "--segment"))
+            c.segment = (size_t)atol(v);
+        else if (v && !strcmp(f, "--only"))
+            c.only = v;
         else {
             fprintf(stderr, "usage: bench_allreduce [--peers 2,4] [--reps R] [--codec C] "
                             "[--segment BYTES] [--only MODEL]\n");
             return 2;
         }
     }
+    c.cpu = mmap(NULL, 64 * sizeof *c.cpu, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (c.cpu == MAP_FAILED) {
+        perror("bench_allreduce: mmap");
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
-    printf("impl,N,model,floats,median_s,algbw_GBps\n");
+    printf("impl,N,model,floats,median_s,algbw_GBps,cpu_s\n");
     fflush(stdout);
     int bad = 0;
     for (const char *p = peers; *p;) {

@@ -4,8 +4,9 @@
  * barrier, and failures: a killed peer, a silent peer, a peer of another run,
  * a corrupted payload, a stale message (sent by hand in the wire.h format);
  * top-k against a top-k selection computed here; the exact all-reduce
- * interleaved with compressed ones (exact, and codec state untouched). Peers are threads (or forked
- * processes where one must die). */
+ * interleaved with compressed ones (exact, and codec state untouched);
+ * splicing on and off with callers that overwrite their vector at once.
+ * Peers are threads (or forked processes where one must die). */
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -450,6 +451,99 @@ static void check_exact(int n, const char *codec)
     free(without);
 }
 
+/* Splicing (PEERLESS_TCP_SPLICE=on, what 'auto' picks when a host runs more
+ * peers than it has CPUs): the raw GRAD bodies go to the kernel by
+ * reference, so a caller overwriting its vector right after a call must
+ * not change what a peer still has to read. Each peer overwrites its vector
+ * with the next round's input as soon as a call returns; every round's sum
+ * must still be exact, and bytes_spliced must count every GRAD body byte
+ * (N=3, n=3e6: 2 chunks of 4 MB per round, all segments >= 64 KiB). With
+ * "off" nothing is spliced; a bad value is refused when opening. */
+#define SP_N 3
+#define SP_LEN 3000000
+#define SP_ROUNDS 3
+static float *sp_want[SP_ROUNDS];
+
+typedef struct splice_peer {
+    peer p;
+    uint64_t spliced;
+    int wrong; /* rounds whose sum differed */
+} splice_peer;
+
+static void *run_splice_peer(void *arg)
+{
+    splice_peer *sp = arg;
+    pl_transport *t = open_peer(&sp->p);
+    float *x = sp->p.data[0];
+    pl_test_fill(x, SP_LEN, (unsigned)(1000 + 10 * sp->p.rank), -1, 1);
+    for (int k = 0; t && k < SP_ROUNDS; k++) {
+        pl_xfer_stats st = {0};
+        sp->p.rc[k] = pl_transport_allreduce_sum(t, x, SP_LEN, (uint64_t)k + 1, &st, &sp->p.err);
+        if (sp->p.rc[k])
+            break;
+        sp->spliced += st.bytes_spliced;
+        sp->wrong += memcmp(x, sp_want[k], SP_LEN * sizeof *x) != 0;
+        if (k + 1 < SP_ROUNDS) /* at once: the next round's input */
+            pl_test_fill(x, SP_LEN, (unsigned)(1000 + 10 * sp->p.rank + k + 1), -1, 1);
+    }
+    sp->p.t = t;
+    return NULL;
+}
+
+static void check_splice(const char *mode)
+{
+    setenv("PEERLESS_TCP_SPLICE", mode, 1);
+    float *x = malloc(SP_LEN * sizeof *x);
+    for (int k = 0; k < SP_ROUNDS; k++) {
+        sp_want[k] = malloc(SP_LEN * sizeof(float));
+        pl_test_fill(sp_want[k], SP_LEN, (unsigned)(1000 + k), -1, 1);
+        for (int r = 1; r < SP_N; r++) {
+            pl_test_fill(x, SP_LEN, (unsigned)(1000 + 10 * r + k), -1, 1);
+            for (size_t e = 0; e < SP_LEN; e++)
+                sp_want[k][e] += x[e];
+        }
+    }
+    pick_ports(SP_N);
+    splice_peer sp[SP_N];
+    pthread_t th[SP_N];
+    memset(sp, 0, sizeof sp);
+    for (int i = 0; i < SP_N; i++) {
+        sp[i].p = (peer){.rank = i, .size = SP_N};
+        sp[i].p.data[0] = malloc(SP_LEN * sizeof(float));
+        pthread_create(&th[i], NULL, run_splice_peer, &sp[i]);
+    }
+    for (int i = 0; i < SP_N; i++)
+        pthread_join(th[i], NULL);
+    uint64_t want_spliced = !strcmp(mode, "on") ? SP_ROUNDS * (uint64_t)(SP_LEN / SP_N) * 4 * (SP_N - 1) : 0;
+    for (int i = 0; i < SP_N; i++) {
+        pl_transport_close(sp[i].p.t);
+        PL_CHECK(sp[i].p.rc_open == 0 && sp[i].p.rc[SP_ROUNDS - 1] == 0,
+                 "splice %s: rank %d failed: %s", mode, i, sp[i].p.err.msg);
+        PL_CHECK(sp[i].wrong == 0, "splice %s: rank %d: %d of %d sums wrong", mode, i, sp[i].wrong,
+                 SP_ROUNDS);
+        PL_CHECK(sp[i].spliced == want_spliced, "splice %s: rank %d spliced %llu bytes, expected %llu",
+                 mode, i, (unsigned long long)sp[i].spliced, (unsigned long long)want_spliced);
+        free(sp[i].p.data[0]);
+    }
+    for (int k = 0; k < SP_ROUNDS; k++)
+        free(sp_want[k]);
+    free(x);
+    unsetenv("PEERLESS_TCP_SPLICE");
+}
+
+static void check_splice_flag(void)
+{
+    setenv("PEERLESS_TCP_SPLICE", "sometimes", 1);
+    pick_ports(2);
+    peer p = {.rank = 0, .size = 2, .connect_ms = 200};
+    pl_transport *t = open_peer(&p);
+    PL_CHECK(!t && p.rc_open == PL_ERR_ARG && strstr(p.err.msg, "PEERLESS_TCP_SPLICE='sometimes'") &&
+                 strstr(p.err.msg, "auto, on or off"),
+             "bad PEERLESS_TCP_SPLICE: rc %d '%s'", p.rc_open, p.err.msg);
+    pl_transport_close(t);
+    unsetenv("PEERLESS_TCP_SPLICE");
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -470,5 +564,8 @@ int main(void)
     check_lost_peer(1);
     check_foreign_run();
     check_corrupt_payload();
+    check_splice("on");
+    check_splice("off");
+    check_splice_flag();
     PL_TEST_MAIN();
 }

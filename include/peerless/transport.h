@@ -44,6 +44,8 @@ typedef struct pl_xfer_stats {
     uint64_t bytes_recv;
     uint64_t msgs_sent;
     uint64_t msgs_recv;
+    uint64_t bytes_spliced; /* of bytes_sent: handed to the kernel by reference, not
+                               copied (tcp:// splicing, see PEERLESS_TCP_SPLICE) */
     double send_s;   /* seconds inside send calls */
     double recv_s;   /* seconds inside receive calls (incl. CRC, decode) */
     double wait_s;   /* seconds blocked waiting for peers (poll) */
@@ -64,13 +66,13 @@ typedef struct pl_transport_opts {
                                  NULL), "fp16", "qsgd8[:B]", "qsgd4[:B]",
                                  "topk:R" — see pl_transport_allreduce_sum */
     uint64_t seed;            /* seeds stochastic codecs (qsgd) */
-    size_t segment_bytes;     /* pipelining unit of large messages; 0 = 1 MiB */
+    size_t segment_bytes;     /* pipelining unit of large messages; 0 = 256 KiB */
     pl_transport_log_fn log;  /* NULL: lines go to stderr */
     void *log_ctx;
 } pl_transport_opts;
 
 /* Defaults: rank 0, size 1, run "peerless", peer timeout 30 s, connect
- * timeout 60 s, codec none, 1 MiB segments, log to stderr. */
+ * timeout 60 s, codec none, 256 KiB segments, log to stderr. */
 void pl_transport_opts_init(pl_transport_opts *o);
 
 /* Comma-separated names of the codecs the all-reduce accepts. */

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,12 +67,19 @@ static int resolve(const char *addr, struct addrinfo **res, pl_err *err)
 }
 
 /* No SO_SNDBUF/SO_RCVBUF: fixing them disables the kernel's buffer
- * autotuning, which measured 2x faster on loopback than fixed 1-4 MiB. */
-static void tune_socket(int fd)
+ * autotuning, which measured 2x faster on loopback than fixed 1-4 MiB.
+ * The pipe is for splicing gradient segments (tcp_coll.c); without one the
+ * peer's messages are copied with sendmsg. */
+static void tune_socket(tcp_peer *p, int splice)
 {
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK);
+    if (!splice || pipe2(p->pipe, O_NONBLOCK | O_CLOEXEC)) {
+        p->pipe[0] = p->pipe[1] = -1;
+        return;
+    }
+    fcntl(p->pipe[1], F_SETPIPE_SZ, TCP_PIPE_BYTES); /* the default 64 KiB also works */
 }
 
 static int listen_on(tcp_state *s, int *out, pl_err *err)
@@ -311,6 +319,9 @@ static void tcp_close(void *impl)
     for (int i = 0; s->peers && i < s->size; i++) {
         if (s->peers[i].fd >= 0)
             close(s->peers[i].fd);
+        for (int e = 0; e < 2; e++)
+            if (s->peers[i].pipe[e] >= 0)
+                close(s->peers[i].pipe[e]);
         free(s->peers[i].q);
         free(s->peers[i].enc);
         free(s->peers[i].rxenc);
@@ -326,6 +337,54 @@ static void tcp_close(void *impl)
     free(s);
 }
 
+/* Whether both ends of connected socket fd have the same address: the peer
+ * runs on this host (over loopback or the host's own address). */
+static int same_host(int fd)
+{
+    struct sockaddr_storage a, b;
+    socklen_t al = sizeof a, bl = sizeof b;
+    if (getsockname(fd, (struct sockaddr *)&a, &al) || getpeername(fd, (struct sockaddr *)&b, &bl) ||
+        a.ss_family != b.ss_family)
+        return 0;
+    if (a.ss_family == AF_INET)
+        return ((struct sockaddr_in *)&a)->sin_addr.s_addr ==
+               ((struct sockaddr_in *)&b)->sin_addr.s_addr;
+    if (a.ss_family == AF_INET6)
+        return !memcmp(&((struct sockaddr_in6 *)&a)->sin6_addr,
+                       &((struct sockaddr_in6 *)&b)->sin6_addr, sizeof(struct in6_addr));
+    return 0;
+}
+
+/* Splice (tcp_coll.c) or copy gradient segments into the sockets. Splicing
+ * saves the sender's copy but makes the receiver copy from the sender's
+ * pages, which is slower when cores are free: measured on 2 cores, 4 peers
+ * spent 12-17 % less CPU and time per all-reduce, 2 peers took up to 30 %
+ * longer (docs/performance.md). So by default (PEERLESS_TCP_SPLICE=auto)
+ * peers splice when this host runs more peers than this process may use
+ * CPUs; "on" and "off" force it. */
+static int splice_mode(int *mode, pl_err *err)
+{
+    const char *v = getenv("PEERLESS_TCP_SPLICE");
+    *mode = !v || !*v || !strcmp(v, "auto") ? -1 : !strcmp(v, "on") ? 1 : !strcmp(v, "off") ? 0 : -2;
+    if (*mode == -2)
+        return pl_err_set(err, PL_ERR_ARG, "tcp transport: PEERLESS_TCP_SPLICE='%s', expected "
+                          "auto, on or off", v);
+    return PL_OK;
+}
+
+static int want_splice(const tcp_state *s, int mode)
+{
+    if (mode >= 0)
+        return mode;
+    cpu_set_t set;
+    long ncpu = sched_getaffinity(0, sizeof set, &set) ? sysconf(_SC_NPROCESSORS_ONLN)
+                                                       : (long)CPU_COUNT(&set);
+    long local = 1;
+    for (int j = 0; j < s->size; j++)
+        local += j != s->rank && s->peers[j].fd >= 0 && same_host(s->peers[j].fd);
+    return local > ncpu;
+}
+
 static int tcp_state_new(const pl_transport_opts *o, tcp_state **out, pl_err *err)
 {
     tcp_state *s = calloc(1, sizeof *s);
@@ -336,12 +395,15 @@ static int tcp_state_new(const pl_transport_opts *o, tcp_state **out, pl_err *er
     s->rank = o->rank;
     s->size = o->size;
     for (int i = 0; i < o->size; i++)
-        s->peers[i].fd = -1;
+        s->peers[i].fd = s->peers[i].pipe[0] = s->peers[i].pipe[1] = -1;
     snprintf(s->run, sizeof s->run, "%s", o->run ? o->run : "peerless");
     s->run_id = pl_wire_run_id(s->run);
     s->seed = o->seed;
     s->timeout_ms = o->peer_timeout_ms;
-    s->seg_bytes = o->segment_bytes ? o->segment_bytes : (size_t)1 << 20;
+    /* 256 KiB: a segment is checksummed just before it is sent, and at this
+     * size the kernel's copy still finds it in L2; 1 MiB cost 10 % more CPU
+     * at VGG11 size (docs/performance.md). */
+    s->seg_bytes = o->segment_bytes ? o->segment_bytes : (size_t)256 << 10;
     s->seg_bytes = s->seg_bytes < 64 ? 64 : s->seg_bytes & ~(size_t)3;
     if (pl_codec_parse(o->codec ? o->codec : "none", &s->codec, err)) {
         free(s->peers);
@@ -363,7 +425,9 @@ static int tcp_open(const pl_transport_opts *o, const char *addr, void **impl, p
     if (rc)
         return rc;
     double deadline = pl_tr_now() + o->connect_timeout_ms / 1e3;
-    rc = parse_peers(s, addr, err);
+    int splice = -1;
+    rc = splice_mode(&splice, err);
+    rc = rc ? rc : parse_peers(s, addr, err);
     if (!rc && s->size > 1 && s->rank < s->size - 1)
         rc = listen_on(s, &lfd, err);
     for (int j = 0; !rc && j < s->rank; j++)
@@ -376,9 +440,10 @@ static int tcp_open(const pl_transport_opts *o, const char *addr, void **impl, p
         tcp_close(s);
         return rc;
     }
+    splice = want_splice(s, splice);
     for (int i = 0; i < s->size; i++)
         if (s->peers[i].fd >= 0)
-            tune_socket(s->peers[i].fd);
+            tune_socket(&s->peers[i], splice);
     *impl = s;
     return PL_OK;
 }

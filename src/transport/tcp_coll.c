@@ -11,11 +11,15 @@
  *
  * Copies: raw float32 messages are sent with one sendmsg of [wire header,
  * codec header, the caller's floats] (no copy into a send buffer); REDUCED
- * segments are received straight into the caller's vector; a GRAD segment
- * is received into a slot, and its CRC-32C is computed piece by piece right
- * after each recv() while the bytes are in cache. The owner's sum of a
- * segment runs in 16 KiB blocks that are written back and CRC'd while still
- * in L1, giving the REDUCED payload's CRC without another pass.
+ * segments are received straight into the caller's vector, their CRC-32C
+ * computed piece by piece right after each recv(); a raw GRAD segment is
+ * received into a slot and its CRC checked just before the segment is
+ * reduced: that pass brings the N-1 slots into L2 for the sum, where a
+ * check right after recv() read them from memory a second time (measured:
+ * ~5 % of the CPU time at VGG11 size; docs/performance.md). A segment that
+ * fails the check is never summed. The owner's sum of a segment runs in
+ * 16 KiB blocks that are written back and CRC'd while still in L1, giving
+ * the REDUCED payload's CRC without another pass.
  *
  * Sends and receives progress together in one poll() loop over non-blocking
  * sockets, so no pattern of large messages can deadlock, and reduction of a
@@ -32,6 +36,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "transport/tcp_impl.h"
 
@@ -158,6 +164,43 @@ static int prepare(op *o, int j, tcp_tx *m)
     return rc;
 }
 
+/* Move more of m's body to peer j's socket through the peer's pipe:
+ * vmsplice references the caller's pages instead of copying them and
+ * splice hands them to TCP, so the sender does not copy the bytes at all
+ * (on loopback the receiver's recv() copies straight from our pages).
+ * Safe without waiting for the receiver: a GRAD segment's floats are
+ * overwritten only by the owner's REDUCED segment, which the owner sends
+ * after it has read ours, and we return only after receiving that.
+ * Returns bytes moved to the socket (0: the pipe could not be filled and
+ * splicing is now off for this peer), or -1 with errno. */
+static ssize_t splice_body(op *o, int j, tcp_tx *m)
+{
+    tcp_peer *p = &o->s->peers[j];
+    if (!p->in_pipe) {
+        struct iovec v = {(void *)(m->body + m->piped), m->blen - m->piped};
+        ssize_t n = vmsplice(p->pipe[1], &v, 1, SPLICE_F_NONBLOCK);
+        if (n <= 0) { /* e.g. vmsplice forbidden by a seccomp filter: copy instead */
+            pl_tr_log(o->s->log, o->s->log_ctx, "rank %d: peer %d: vmsplice failed (%s); "
+                      "sending with copies", o->s->rank, j, n < 0 ? strerror(errno) : "no bytes");
+            close(p->pipe[0]);
+            close(p->pipe[1]);
+            p->pipe[0] = p->pipe[1] = -1;
+            return 0;
+        }
+        m->piped += (size_t)n;
+        p->in_pipe = (size_t)n;
+    }
+    ssize_t r = splice(p->pipe[0], NULL, p->fd, NULL, p->in_pipe,
+                       SPLICE_F_NONBLOCK | (m->piped < m->blen ? SPLICE_F_MORE : 0));
+    if (r == 0) { /* cannot happen with bytes in the pipe; never spin on it */
+        errno = EIO;
+        return -1;
+    }
+    if (r > 0)
+        p->in_pipe -= (size_t)r;
+    return r;
+}
+
 /* Send peer j's queued messages until its socket is full or, with `one`,
  * until one message is complete; *more = 1 if the socket may take more. */
 static int send_some(op *o, int j, int one, int *more)
@@ -169,16 +212,26 @@ static int send_some(op *o, int j, int one, int *more)
         int rc = m->ready ? PL_OK : prepare(o, j, m);
         if (rc)
             return rc;
-        struct iovec iov[2];
-        int k = 0;
-        if (m->sent < m->plen)
-            iov[k++] = (struct iovec){m->prefix + m->sent, m->plen - m->sent};
-        size_t bdone = m->sent > m->plen ? m->sent - m->plen : 0;
-        if (m->blen > bdone)
-            iov[k++] = (struct iovec){(void *)(m->body + bdone), m->blen - bdone};
-        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)k};
+        int zc = p->pipe[0] >= 0 && m->h.type == PL_WIRE_GRAD && !o->cs &&
+                 m->blen >= TCP_SPLICE_MIN;
         double t0 = pl_tr_now();
-        ssize_t r = sendmsg(p->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t r;
+        int spliced = zc && m->sent >= m->plen;
+        if (spliced) {
+            r = splice_body(o, j, m);
+            if (r == 0)
+                continue; /* splicing just turned off: send the rest with sendmsg */
+        } else {
+            struct iovec iov[2];
+            int k = 0;
+            if (m->sent < m->plen)
+                iov[k++] = (struct iovec){m->prefix + m->sent, m->plen - m->sent};
+            size_t bdone = m->sent > m->plen ? m->sent - m->plen : 0;
+            if (!zc && m->blen > bdone)
+                iov[k++] = (struct iovec){(void *)(m->body + bdone), m->blen - bdone};
+            struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)k};
+            r = sendmsg(p->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT | (zc ? MSG_MORE : 0));
+        }
         o->st->send_s += pl_tr_now() - t0;
         if (r < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -186,10 +239,15 @@ static int send_some(op *o, int j, int one, int *more)
             return fail(o, j, PL_ERR_IO, "connection failed while sending: ", strerror(errno));
         }
         o->st->bytes_sent += (uint64_t)r;
+        if (spliced)
+            o->st->bytes_spliced += (uint64_t)r;
         p->last = pl_tr_now();
         m->sent += (size_t)r;
-        if (m->sent < m->plen + m->blen)
+        if (m->sent < m->plen + m->blen) {
+            if (zc && !p->in_pipe)
+                continue; /* the prefix, or all the pipe held, went: socket may take more */
             return PL_OK;
+        }
         o->st->msgs_sent++;
         p->qhead++;
         if (one && p->qhead < p->qn) {
@@ -291,8 +349,14 @@ static int reduce_into(op *o, uint32_t sg, size_t off, size_t cnt, tcp_tx *m)
     uint8_t *ch = m->prefix + PL_WIRE_HEADER_SIZE;
     if (!o->cs) {
         const float *src[s->size];
-        for (int r = 0; r < s->size; r++)
+        for (int r = 0; r < s->size; r++) {
             src[r] = raw_src(o, r, sg, off);
+            if (r != s->rank &&
+                pl_wire_crc32c(0, slot(o, r, sg), PL_CODEC_HEADER_SIZE + cnt * sizeof(float)) !=
+                    s->peers[r].slot_crc[sg % TCP_WINDOW])
+                return fail(o, r, PL_ERR_FORMAT, "sent a corrupted payload, rejected: ",
+                            "grad segment: payload CRC-32C mismatch");
+        }
         pl_codec_write_header(o->ag_codec, cnt, ch);
         m->crc = sum_rank_order(o->data + off, src, s->size, cnt,
                                 pl_wire_crc32c(0, ch, PL_CODEC_HEADER_SIZE));
@@ -386,6 +450,7 @@ static int accept_ar(op *o, int j, tcp_peer *p)
                     "sent a segment that does not fit the vector (wrong n, chunking or codec): ",
                     pl_wire_type_name(h->type));
     if (rs) {
+        p->defer_crc = !o->cs;
         p->blocked = g >= o->reduced + TCP_WINDOW;
         p->dst = p->blocked ? NULL : slot(o, j, g);
     } else if (cfg->id == PL_CODEC_NONE) {
@@ -430,7 +495,7 @@ static int on_header(op *o, int j, tcp_peer *p)
     p->have_hdr = 1;
     p->pgot = p->pre_len = 0;
     p->crc = 0;
-    p->draining = 0;
+    p->draining = p->defer_crc = 0;
     p->pre = p->dst = NULL;
     pl_wire_expect ex = expect_of(o);
     pl_wire_verdict v = pl_wire_check_crc(&p->h, p->h.payload_len, p->h.payload_crc, &ex, NULL, &e);
@@ -487,8 +552,11 @@ static int on_payload(op *o, int j, tcp_peer *p)
     o->st->msgs_recv++;
     pl_err e = {0};
     pl_wire_expect ex = expect_of(o);
-    if (pl_wire_check_crc(h, p->pgot, p->crc, &ex, NULL, &e) != PL_WIRE_ACCEPT)
+    if (pl_wire_check_crc(h, p->pgot, p->defer_crc ? h->payload_crc : p->crc, &ex, NULL, &e) !=
+        PL_WIRE_ACCEPT)
         return fail(o, j, PL_ERR_FORMAT, "sent a corrupted payload, rejected: ", e.msg);
+    if (p->defer_crc)
+        p->slot_crc[(h->chunk_index - o->s->first_seg[o->s->rank]) % TCP_WINDOW] = h->payload_crc;
     if (h->type == PL_WIRE_GRAD) {
         int rc = o->cs ? PL_OK : check_raw_grad(o, j, p);
         if (rc)
@@ -554,7 +622,7 @@ static int do_recv(op *o, int j)
             if (p->hgot == PL_WIRE_HEADER_SIZE)
                 rc = on_header(o, j, p);
         } else {
-            if (!p->draining) /* while the bytes are still in cache */
+            if (!p->draining && !p->defer_crc) /* while the bytes are still in cache */
                 p->crc = pl_wire_crc32c(p->crc, dst, (size_t)r);
             p->pgot += (size_t)r;
         }

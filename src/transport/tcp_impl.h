@@ -17,6 +17,8 @@
 /* wire header, then (raw float32 payloads) the codec header sent in front
  * of the caller's floats */
 #define TCP_PREFIX_MAX (PL_WIRE_HEADER_SIZE + PL_CODEC_HEADER_SIZE)
+#define TCP_SPLICE_MIN (64 << 10) /* raw GRAD bodies at least this long are spliced */
+#define TCP_PIPE_BYTES (1 << 20)  /* requested capacity of a peer's splice pipe */
 
 /* One queued outgoing message: prefix (header [+ codec header]), then body
  * bytes borrowed from the caller's vector or a codec buffer. */
@@ -26,6 +28,7 @@ typedef struct tcp_tx {
     const uint8_t *body;
     size_t blen, plen;    /* body bytes; prefix bytes */
     size_t sent;          /* bytes of prefix + body already sent */
+    size_t piped;         /* spliced body: bytes handed to the peer's pipe */
     uint32_t crc;         /* REDUCED: payload CRC computed by the owner */
     int ready;            /* prefix encoded, body final */
     uint8_t prefix[TCP_PREFIX_MAX];
@@ -33,6 +36,8 @@ typedef struct tcp_tx {
 
 typedef struct tcp_peer {
     int fd;               /* -1 for self */
+    int pipe[2];          /* for splicing raw GRAD bodies; -1: not available */
+    size_t in_pipe;       /* bytes in the pipe not yet moved to the socket */
     char addr[TCP_ADDR_MAX];
     tcp_tx *q;            /* FIFO: q[qhead .. qn) pending */
     size_t qhead, qn, qcap;
@@ -41,6 +46,8 @@ typedef struct tcp_peer {
     uint8_t hbuf[PL_WIRE_HEADER_SIZE];
     size_t hgot;
     int have_hdr, blocked, draining;
+    int defer_crc;        /* raw GRAD: the CRC is checked when the segment is reduced */
+    uint32_t slot_crc[TCP_WINDOW]; /* payload CRCs of the raw GRAD segments in its slots */
     pl_wire_header h;
     uint8_t *pre, *dst;
     size_t pre_len, pgot;

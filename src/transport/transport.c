@@ -160,6 +160,7 @@ void pl_tr_stats_add(pl_xfer_stats *acc, const pl_xfer_stats *s)
     acc->bytes_recv += s->bytes_recv;
     acc->msgs_sent += s->msgs_sent;
     acc->msgs_recv += s->msgs_recv;
+    acc->bytes_spliced += s->bytes_spliced;
     acc->send_s += s->send_s;
     acc->recv_s += s->recv_s;
     acc->wait_s += s->wait_s;
