@@ -317,7 +317,7 @@ static void test_failures(void)
             if (mode == 0)
                 ps[2].leave = 1; /* closes its connection: its queue goes */
             else
-                ps[2].idle = 2500; /* alive but silent past the 1.5 s timeout */
+                ps[2].idle = 5000; /* silent 3.5 s past the 1.5 s timeout (margin for load) */
             t0 = pl_tr_now();
             run_peers(ps, 3);
             for (int r = 0; r < 2; r++)
