@@ -7,10 +7,13 @@ on loopback (init_method tcp://127.0.0.1:PORT, torch threads = 1); per model
 one warm-up all_reduce, then R timed ones, each after a barrier; rank 0
 prints impl,N,model,floats,median_s,algbw_GBps,cpu_s (cpu_s: CPU time of
 all N processes, every thread, user + system, per call, like bench_allreduce).
-Sizes are sum(p.numel()) of the torchvision models with 10 classes,
-recomputed here and checked against the table bench_allreduce uses.
+Sizes come from bench/model_sizes.h (the table the C benchmarks use);
+--check-sizes recomputes them as sum(p.numel()) of the torchvision models
+with 10 classes.
 """
 import argparse
+import os
+import re
 import socket
 import statistics
 import sys
@@ -21,8 +24,17 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torchvision.models as tvm
 
-MODELS = [("squeezenet1_1", 727626, 1), ("mobilenet_v3_small", 1528106, 1),
-          ("resnet18", 11181642, 2), ("vgg11", 128807306, 5)]
+
+def read_models():
+    """The (name, floats, reps_div) table of bench/model_sizes.h, the one copy."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_sizes.h")
+    rows = re.findall(r'\{"(\w+)", (\d+), (\d+)\}', open(path).read())
+    if not rows:
+        sys.exit(f"{path}: no model rows found")
+    return [(name, int(floats), int(div)) for name, floats, div in rows]
+
+
+MODELS = read_models()
 
 
 def free_port():

@@ -23,20 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "model_sizes.h"
 #include "peerless/transport.h"
-
-typedef struct model_size {
-    const char *name;
-    size_t floats;
-    int reps_div; /* big vectors: fewer repetitions */
-} model_size;
-
-static const model_size models[] = {
-    {"squeezenet1_1", 727626, 1},
-    {"mobilenet_v3_small", 1528106, 1},
-    {"resnet18", 11181642, 2},
-    {"vgg11", 128807306, 5},
-};
 
 static double now(void)
 {
@@ -51,12 +39,6 @@ static double cpu_now(void)
     getrusage(RUSAGE_SELF, &u);
     return (double)u.ru_utime.tv_sec + (double)u.ru_utime.tv_usec * 1e-6 +
            (double)u.ru_stime.tv_sec + (double)u.ru_stime.tv_usec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 static void make_url(int n, char *url, size_t len)
@@ -99,12 +81,12 @@ static int run_peer(const char *url, int rank, int n, const bench_cfg *c)
         return 1;
     }
     uint64_t step = 1;
-    for (size_t m = 0; m < sizeof models / sizeof *models; m++) {
+    for (size_t m = 0; m < N_MODELS; m++) {
         if (c->only && !strstr(models[m].name, c->only))
             continue;
         size_t nf = models[m].floats;
         float *x = malloc(nf * sizeof *x);
-        int reps = c->reps / models[m].reps_div > 1 ? c->reps / models[m].reps_div : 2;
+        int reps = model_reps(&models[m], c->reps);
         double *ts = malloc((size_t)reps * sizeof *ts);
         if (!x || !ts)
             return 1;

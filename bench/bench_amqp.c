@@ -20,26 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "model_sizes.h"
 #include "peerless/transport.h"
-
-typedef struct model_size {
-    const char *name;
-    size_t floats;
-    int reps_div; /* big vectors: fewer repetitions (as bench_allreduce) */
-} model_size;
-
-static const model_size models[] = {
-    {"squeezenet1_1", 727626, 1},
-    {"mobilenet_v3_small", 1528106, 1},
-    {"resnet18", 11181642, 2},
-    {"vgg11", 128807306, 5},
-};
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static int run_peer(const char *url, int rank, int n, int reps_arg, const char *only, int run_id)
 {
@@ -59,11 +41,11 @@ static int run_peer(const char *url, int rank, int n, int reps_arg, const char *
         return 1;
     }
     uint64_t step = 0;
-    for (size_t m = 0; m < sizeof models / sizeof *models; m++) {
+    for (size_t m = 0; m < N_MODELS; m++) {
         if (only && !strstr(models[m].name, only))
             continue;
         size_t len = models[m].floats;
-        int reps = reps_arg / models[m].reps_div > 1 ? reps_arg / models[m].reps_div : 2;
+        int reps = model_reps(&models[m], reps_arg);
         float *x = malloc(len * sizeof *x);
         double *times = malloc((size_t)(reps + 1) * sizeof *times);
         if (!x || !times) {

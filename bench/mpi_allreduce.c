@@ -20,24 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct model_size {
-    const char *name;
-    size_t floats;
-    int reps_div; /* big vectors: fewer repetitions (as bench_allreduce) */
-} model_size;
-
-static const model_size models[] = {
-    {"squeezenet1_1", 727626, 1},
-    {"mobilenet_v3_small", 1528106, 1},
-    {"resnet18", 11181642, 2},
-    {"vgg11", 128807306, 5},
-};
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "model_sizes.h"
 
 /* Rank r's element i: a small integer, so every partial sum is exact. */
 static float value(size_t i, int r) { return (float)((i * 2654435761u + (size_t)r) % 64); }
@@ -60,7 +43,7 @@ static int bench_model(const model_size *m, int rank, int n, int reps_arg, const
 {
     size_t nf = m->floats;
     float *x = malloc(nf * sizeof *x);
-    int reps = reps_arg / m->reps_div > 1 ? reps_arg / m->reps_div : 2;
+    int reps = model_reps(m, reps_arg);
     double *ts = malloc((size_t)reps * sizeof *ts);
     int ok = x && ts, all_ok = 0;
     MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
@@ -121,7 +104,7 @@ int main(int argc, char **argv)
         }
     }
     int failed = 0;
-    for (size_t m = 0; !failed && m < sizeof models / sizeof *models; m++)
+    for (size_t m = 0; !failed && m < N_MODELS; m++)
         if (!only || strstr(models[m].name, only))
             failed = bench_model(&models[m], rank, n, reps, impl);
     MPI_Finalize();
