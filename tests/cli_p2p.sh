@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # P2P training end to end with local peers over TCP: identical models after
 # training, per-step metrics (JSON lines + CSV), the original's once-per-epoch
-# schedule, a peer that dies, and a launcher that is killed.
+# schedule, splicing on and off (same model), a peer that dies, and a
+# launcher that is killed.
 source "$(dirname "$0")/lib_cli.sh"
 cd "$TMP"
 
@@ -60,6 +61,18 @@ check "qsgd8: identical models" test "$(json_get q.json identical_models)" = Tru
 check "qsgd8 sends fewer bytes than none" /usr/bin/python3 -c "
 import json; q=json.load(open('q.json')); n=json.load(open('n.json'))
 assert q['bytes_sent'] < 0.4 * n['bytes_sent'], (q['bytes_sent'], n['bytes_sent'])"
+
+# Splicing gradient segments into the sockets (what PEERLESS_TCP_SPLICE=auto
+# picks when a host runs more peers than it has CPUs) changes how the bytes
+# move, never the model: lenet5 over 2 peers has 120 KB chunks, above the
+# 64 KiB splice threshold (test_transport_tcp counts the spliced bytes).
+for m in on off; do
+  PEERLESS_TCP_SPLICE=$m "$PEERLESS" run --peers 2 --dataset synthetic --model lenet5 --epochs 1 \
+    --batch-size 16 --seed 3 --run-dir "$TMP/rz$m" > "z$m.json" 2>/dev/null
+done
+check "splice on: identical models" test "$(json_get zon.json identical_models)" = True
+check "splice on and off train the same model" \
+  test "$(json_get zon.json model_checksum)" = "$(json_get zoff.json model_checksum)"
 
 # A weak peer (cgroup v1 CPU quota): the run still ends with identical models,
 # the limit is announced, and no cgroup is left behind.
