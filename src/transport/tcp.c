@@ -400,9 +400,8 @@ static int tcp_state_new(const pl_transport_opts *o, tcp_state **out, pl_err *er
     s->run_id = pl_wire_run_id(s->run);
     s->seed = o->seed;
     s->timeout_ms = o->peer_timeout_ms;
-    /* 256 KiB: a segment is checksummed just before it is sent, and at this
-     * size the kernel's copy still finds it in L2; 1 MiB cost 10 % more CPU
-     * at VGG11 size (docs/performance.md). */
+    /* 256 KiB: measured best of 128 KiB - 1 MiB; 1 MiB cost 10 % more CPU
+     * per call at VGG11 size, N=4 (docs/performance.md). */
     s->seg_bytes = o->segment_bytes ? o->segment_bytes : (size_t)256 << 10;
     s->seg_bytes = s->seg_bytes < 64 ? 64 : s->seg_bytes & ~(size_t)3;
     if (pl_codec_parse(o->codec ? o->codec : "none", &s->codec, err)) {
