@@ -37,6 +37,11 @@ extern int pl_test_checks;
 double pl_test_rel_err(const float *a, const float *b, size_t n);
 /* Fill with uniform values in [lo, hi) from a fixed seed. */
 void pl_test_fill(float *x, size_t n, unsigned seed, float lo, float hi);
+/* Reference of a top-k all-reduce over elements [lo, hi): want[e] = sum in
+ * rank order of each in[r]'s k = ceil(ratio * (hi - lo)) largest
+ * magnitudes in [lo, hi), found by sorting (ties unlikely in test data);
+ * the others count as zero. */
+void pl_test_topk_sum(float *want, float *const *in, int n, size_t lo, size_t hi, double ratio);
 /* A scratch directory for this test run (created); never NULL. */
 const char *pl_test_tmpdir(void);
 

@@ -526,6 +526,42 @@ static void test_peek(void)
     free(p);
 }
 
+/* The exact sparse form of a top-k sum: only its nonzeros, indices
+ * ascending, and it decodes to the same values (-0.0 as +0.0). */
+static void test_sparse(void)
+{
+    float x[10] = {0, 1.5f, 0, -0.0f, -2.25f, 0, 0, 3e-39f, 0, 7};
+    uint8_t buf[12 + 80];
+    size_t w = 0;
+    pl_err err = {0};
+    PL_CHECK(pl_codec_sparse_bytes(x, 10) == 12 + 8 * 4, "sparse bytes %zu, expected 44",
+             pl_codec_sparse_bytes(x, 10));
+    PL_CHECK(pl_codec_encode_sparse(x, 10, buf, sizeof buf, &w, &err) == PL_OK && w == 44,
+             "sparse encode: rc/len %zu: %s", w, err.msg);
+    PL_CHECK(buf[0] == PL_CODEC_TOPK && buf[8] == 4 && buf[12] == 1 && buf[20] == 4 && buf[28] == 7 &&
+                 buf[36] == 9, "sparse layout: id %u k %u indices %u %u %u %u", buf[0], buf[8], buf[12],
+             buf[20], buf[28], buf[36]);
+    float y[10];
+    pl_test_fill(y, 10, 1, -1, 1);
+    PL_CHECK(pl_codec_decode(&(pl_codec_cfg){.id = PL_CODEC_TOPK}, buf, w, y, 10, &err) == PL_OK,
+             "sparse decode: %s", err.msg);
+    x[3] = 0.0f;
+    PL_CHECK(!memcmp(x, y, sizeof x), "sparse round trip differs");
+    pl_codec_cfg strict = {.id = PL_CODEC_TOPK, .ratio = 0.1}; /* k = 1 expected */
+    PL_CHECK(pl_codec_decode(&strict, buf, w, y, 10, &err) == PL_ERR_FORMAT,
+             "a ratio-checked decode accepted k = 4");
+    PL_CHECK(pl_codec_encode_sparse(x, 10, buf, 43, &w, &err) == PL_ERR_ARG && w == 0,
+             "sparse encode into 43 bytes: not refused");
+    x[4] = INFINITY;
+    PL_CHECK(pl_codec_encode_sparse(x, 10, buf, sizeof buf, &w, &err) == PL_ERR_NUMERIC &&
+                 strstr(err.msg, "element 4"), "sparse encode of inf: '%s'", err.msg);
+    float z[3] = {0, -0.0f, 0};
+    PL_CHECK(pl_codec_encode_sparse(z, 3, buf, sizeof buf, &w, &err) == PL_OK && w == 12 &&
+                 pl_codec_decode(&(pl_codec_cfg){.id = PL_CODEC_TOPK}, buf, w, y, 3, &err) == PL_OK &&
+                 y[0] == 0 && y[1] == 0 && !signbit(y[1]),
+             "all-zero sparse payload: %s", err.msg);
+}
+
 int main(void)
 {
     test_parse();
@@ -539,6 +575,7 @@ int main(void)
     test_qsgd_determinism();
     test_topk_select();
     test_topk_feedback();
+    test_sparse();
     test_encode_errors();
     test_decode_truncations();
     test_decode_fields();

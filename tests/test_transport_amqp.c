@@ -223,6 +223,45 @@ static void test_codecs(void)
         }
 }
 
+/* Top-k: every contribution, the peer's own included, is its top-k within
+ * a piece (here one piece per owner range for scatter, the whole vector for
+ * fanout), and the sum reaches every peer exactly (scatter: as a sparse
+ * topk payload of at most N*k nonzeros); traffic a few % of raw. */
+static void test_topk(void)
+{
+    static const char *const patterns[] = {"scatter", "fanout"};
+    size_t len = 30000;
+    double ratio = 0.01;
+    for (int p = 0; p < 2; p++) {
+        peer ps[MAXN];
+        char q[64];
+        snprintf(q, sizeof q, "?pattern=%s&chunk=65536", patterns[p]);
+        new_run(ps, 3, q);
+        float *ref = malloc(len * sizeof *ref), *want = malloc(len * sizeof *want), *in[3];
+        make_inputs(ps, 3, len, ref);
+        for (int r = 0; r < 3; r++) {
+            ps[r].codec = "topk:0.01";
+            in[r] = malloc(len * sizeof(float));
+            memcpy(in[r], ps[r].data, len * sizeof(float));
+        }
+        for (int c = 0; c < (p ? 1 : 3); c++)
+            pl_test_topk_sum(want, in, 3, p ? 0 : len * (size_t)c / 3, p ? len : len * (size_t)(c + 1) / 3,
+                             ratio);
+        run_peers(ps, 3);
+        for (int r = 0; r < 3; r++) {
+            PL_CHECK(ps[r].rc_open == 0 && ps[r].rc == 0, "%s topk rank %d: %s", patterns[p], r, ps[r].err.msg);
+            PL_CHECK(!memcmp(ps[r].data, want, len * sizeof(float)), "%s topk: rank %d is not the sum of "
+                     "every peer's top-k (rel err %g)", patterns[p], r, pl_test_rel_err(ps[r].data, want, len));
+            PL_CHECK(ps[r].st.bytes_sent < len * 4 / 10, "%s topk: rank %d sent %llu bytes, expected < %zu",
+                     patterns[p], r, (unsigned long long)ps[r].st.bytes_sent, len * 4 / 10);
+            free(in[r]);
+        }
+        free(ref);
+        free(want);
+        free_inputs(ps, 3);
+    }
+}
+
 typedef struct bc_peer {
     peer p;
     unsigned char *a, *b;
@@ -673,6 +712,7 @@ int main(void)
         test_sums();
         test_bytes();
         test_codecs();
+        test_topk();
         test_broadcast_barrier();
         test_foreign();
         test_failures();

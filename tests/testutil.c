@@ -2,6 +2,7 @@
 #include "test.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "peerless/rng.h"
@@ -37,4 +38,26 @@ const char *pl_test_tmpdir(void)
         d = "/tmp/peerless-test";
     mkdir(d, 0755);
     return d;
+}
+
+static int cmp_mag_desc(const void *a, const void *b)
+{
+    float x = fabsf(*(const float *)a), y = fabsf(*(const float *)b);
+    return (x < y) - (x > y);
+}
+
+void pl_test_topk_sum(float *want, float *const *in, int n, size_t lo, size_t hi, double ratio)
+{
+    size_t len = hi - lo, k = (size_t)ceil(ratio * (double)len);
+    float *mag = malloc(len * sizeof *mag);
+    for (int r = 0; r < n; r++) {
+        memcpy(mag, in[r] + lo, len * sizeof *mag);
+        qsort(mag, len, sizeof *mag, cmp_mag_desc);
+        float thr = fabsf(mag[k - 1]);
+        for (size_t e = lo; e < hi; e++) {
+            float t = fabsf(in[r][e]) >= thr ? in[r][e] : 0.0f;
+            want[e] = r == 0 ? t : want[e] + t;
+        }
+    }
+    free(mag);
 }

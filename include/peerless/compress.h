@@ -146,6 +146,18 @@ int pl_codec_decode(const pl_codec_cfg *expect, const void *in, size_t len, floa
 int pl_codec_decode_add(const pl_codec_cfg *expect, const void *in, size_t len, float *x,
                         size_t n, pl_err *err);
 
+/* The exact sparse form of x[0..n): a topk payload holding every element
+ * whose magnitude is not zero (k = their count, indices ascending; -0.0
+ * counts as zero and decodes as +0.0). For sums of top-k contributions,
+ * which have at most N*k nonzeros: all-gathered this way they stay exact.
+ * pl_codec_sparse_bytes is its size in bytes (header included; 0 if n >
+ * PL_CODEC_MAX_N); pl_codec_encode_sparse writes it. Errors: PL_ERR_ARG
+ * (n too large, cap too small), PL_ERR_NUMERIC (a non-finite element,
+ * named). Decode with expect = {.id = PL_CODEC_TOPK} (ratio 0: any k). */
+size_t pl_codec_sparse_bytes(const float *x, size_t n);
+int pl_codec_encode_sparse(const float *x, size_t n, void *out, size_t cap, size_t *written,
+                           pl_err *err);
+
 /* IEEE binary16 conversions used by fp16: round to nearest even, overflow to
  * infinity, subnormals kept, NaN stays NaN. */
 uint16_t pl_fp16_from_f32(float f);

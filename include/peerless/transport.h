@@ -85,15 +85,15 @@ const char *pl_transport_codecs(void);
 int pl_transport_open(const pl_transport_opts *o, pl_transport **out, pl_err *err);
 
 /* In-place SUM of data[0..n) over all peers: on success every peer holds the
- * same bytes. With a codec, each peer's contribution to a chunk travels
- * encoded (one codec state per (vector length, destination peer): top-k keeps
- * its error-feedback residual there, QSGD its deterministic call count); the
- * owner adds its own contribution exactly and the others decoded, in rank
- * order. The owner then encodes the reduced chunk once more with the same
- * codec (fp16, qsgd) and keeps the decoded values itself, so every peer ends
- * with the owner's exact bytes; with top-k the reduced chunk is all-gathered
- * as raw float32 (a sum of sparse contributions is dense, and a second
- * selection would drop what error feedback cannot give back to the owner).
+ * same bytes. With a codec, every peer's contribution to a chunk travels
+ * encoded, its own included (one codec state per (vector length,
+ * destination): top-k keeps its error-feedback residual there, QSGD its
+ * deterministic call count), and the owner adds the decoded contributions
+ * in rank order. The owner then encodes the reduced chunk once more with the
+ * same codec (fp16, qsgd) and keeps the decoded values itself, so every peer
+ * ends with the owner's exact bytes; with top-k the reduced chunk (at most
+ * N*k nonzeros) is all-gathered exactly, as a sparse topk payload or raw
+ * float32, whichever is shorter (pl_codec_encode_sparse).
  * `step` tags the messages (older steps' leftovers are discarded).
  * `stats` (may be NULL) receives this call's traffic. On failure the contents
  * of data are unspecified and the step must be discarded. */

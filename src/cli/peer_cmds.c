@@ -94,7 +94,7 @@ int pl_peer_flags(pl_peer_config *c, pl_flag *out, int cap, const char **evaluat
         {"momentum", PL_FLAG_DOUBLE, &c->momentum, 0, 1, "X", "momentum (sgd, rmsprop)", 0},
         {"weight-decay", PL_FLAG_DOUBLE, &c->weight_decay, 0, 1, "X", "weight decay", 0},
         {"loss", PL_FLAG_STR, &c->loss, 0, -1, "NAME", "cross_entropy (default) or nll", 0},
-        {"compression", PL_FLAG_STR, &c->compression, 0, -1, "CODEC", "none (default), fp16, qsgd8, qsgd4", 0},
+        {"compression", PL_FLAG_STR, &c->compression, 0, -1, "CODEC", "none (default), fp16, qsgd8[:B], qsgd4[:B], topk:RATIO", 0},
         {"evaluation", PL_FLAG_STR, evaluation, 0, -1, "true|false", "record per-step metrics (default true)", 0},
         {"seed", PL_FLAG_U64, &c->seed, 0, -1, "N", "seed (default 42)", 0},
         {"threads", PL_FLAG_INT, &c->threads, 0, 1024, "N", "compute threads (default: all cores)", 0},

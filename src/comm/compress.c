@@ -743,6 +743,43 @@ static void topk_apply(const payload *p, float *x, int add)
         x[le_get_u32(p->body + 8 * j)] += le_get_f32(p->body + 8 * j + 4);
 }
 
+size_t pl_codec_sparse_bytes(const float *x, size_t n)
+{
+    if (n > PL_CODEC_MAX_N)
+        return 0;
+    size_t nz = 0;
+    for (size_t i = 0; i < n; i++)
+        nz += mag_bits(x[i]) != 0;
+    return PL_CODEC_HEADER_SIZE + 8 * nz;
+}
+
+int pl_codec_encode_sparse(const float *x, size_t n, void *out, size_t cap, size_t *written,
+                           pl_err *err)
+{
+    *written = 0;
+    size_t need = pl_codec_sparse_bytes(x, n);
+    if (need == 0 || cap < need)
+        return pl_err_set(err, PL_ERR_ARG, "sparse encoding of %zu elements: %s", n,
+                          need ? "output buffer too small" : "too many elements");
+    size_t bad = first_nonfinite(x, n);
+    if (bad < n)
+        return pl_err_set(err, PL_ERR_NUMERIC, "sparse encoding: element %zu is %g", bad,
+                          x[bad]);
+    uint8_t *p = out, *body = p + PL_CODEC_HEADER_SIZE;
+    pl_codec_write_header(&(pl_codec_cfg){.id = PL_CODEC_NONE}, n, p);
+    p[0] = (uint8_t)PL_CODEC_TOPK;
+    le_put_u32(p + 8, (uint32_t)((need - PL_CODEC_HEADER_SIZE) / 8));
+    for (size_t i = 0; i < n; i++) {
+        if (mag_bits(x[i]) == 0)
+            continue;
+        le_put_u32(body, (uint32_t)i);
+        le_put_f32(body + 4, x[i]);
+        body += 8;
+    }
+    *written = need;
+    return PL_OK;
+}
+
 /* ---- the codec table ----------------------------------------------------- */
 
 static const codec_ops codec_table[PL_CODEC_COUNT_] = {

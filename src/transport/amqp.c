@@ -12,6 +12,9 @@
  *            others; each adds the N contributions of a piece in rank order.
  * A lossy codec is applied to every contribution, the peer's own included
  * (it adds the decoded bytes it sent), so all peers add identical values.
+ * A scatter owner encodes its sum once more (fp16, qsgd) and keeps the
+ * decoded values; a top-k sum goes exactly, as a sparse topk payload of its
+ * nonzeros (at most N*k) or raw float32, whichever is shorter.
  * An exact call (and codec none) sends raw float32 behind a codec header and
  * adds in plain loops; exact and compressed calls each keep their own plan
  * (pieces, codec state), so interleaving them loses no codec state. On plain
@@ -478,13 +481,28 @@ static void free_plan(const amqp_tr *t, ar_plan *p)
     p->codec = codec;
 }
 
-/* Largest element count whose encoded payload fits in one message. */
+/* Largest payload of a piece of cnt elements: its encoded contribution, or
+ * (top-k, scatter) its sum, sent raw or as a sparse topk payload of at most
+ * N*k nonzeros, whichever is shorter. */
+static size_t piece_bytes(const amqp_tr *t, const ar_plan *p, size_t cnt)
+{
+    size_t b = pl_codec_max_bytes(&p->codec, cnt);
+    if (p->codec.id != PL_CODEC_TOPK || t->u.pattern == PL_AMQP_FANOUT)
+        return b;
+    size_t nz = pl_codec_topk_k(&p->codec, cnt) * (size_t)t->size;
+    size_t sum = PL_CODEC_HEADER_SIZE + 4 * cnt;
+    if (nz < cnt / 2)
+        sum = PL_CODEC_HEADER_SIZE + 8 * nz;
+    return sum > b ? sum : b;
+}
+
+/* Largest element count whose payloads fit in one message. */
 static size_t piece_elems(const amqp_tr *t, const ar_plan *p, size_t n)
 {
     size_t lo = 1, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo + 1) / 2;
-        if (pl_codec_max_bytes(&p->codec, mid) <= t->u.chunk)
+        if (piece_bytes(t, p, mid) <= t->u.chunk)
             lo = mid;
         else
             hi = mid - 1;
@@ -528,7 +546,7 @@ static int plan_state(amqp_tr *t, ar_plan *p, size_t n, pl_err *err)
     uint64_t seed = t->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(t->rank + 1));
     if (!rc && lossy(p))
         rc = pl_codec_create(&p->codec, n, seed, &p->enc_grad, err);
-    if (!rc && lossy(p))
+    if (!rc && lossy(p) && p->codec.id != PL_CODEC_TOPK) /* top-k sums go exactly */
         rc = pl_codec_create(&p->codec, n, seed ^ 0x5bd1e995u, &p->enc_red, err);
     if (!rc)
         rc = pl_wire_dedup_create((uint32_t)t->size, k, &p->dd_grad, err);
@@ -542,7 +560,7 @@ static int make_plan(amqp_tr *t, ar_plan *p, size_t n, pl_err *err)
     if (p->n == n)
         return PL_OK;
     free_plan(t, p);
-    if (pl_codec_max_bytes(&p->codec, 1) > t->u.chunk)
+    if (piece_bytes(t, p, 1) > t->u.chunk)
         return pl_err_set(err, PL_ERR_ARG, "amqp: chunk=%zu bytes cannot hold one encoded element",
                           t->u.chunk);
     p->max_elems = piece_elems(t, p, n);
@@ -583,13 +601,13 @@ static int encode_piece(amqp_tr *t, pl_codec *enc, const float *x, uint32_t i, s
     return rc;
 }
 
-/* The floats of a raw payload for piece i (header already checked), or NULL
+/* The cnt floats of a raw payload (message header already checked), or NULL
  * with err naming what was expected. */
-static const float *raw_floats(amqp_tr *t, const pl_amqp_msg *m, uint32_t i, pl_err *err)
+static const float *raw_floats(const pl_codec_cfg *none, const pl_amqp_msg *m, size_t cnt, pl_err *err)
 {
-    size_t cnt = t->p->pcnt[i], len = m->len - HDR;
+    size_t len = m->len - HDR;
     uint8_t want[PL_CODEC_HEADER_SIZE];
-    pl_codec_write_header(&t->p->codec, cnt, want);
+    pl_codec_write_header(none, cnt, want);
     if (len == PL_CODEC_HEADER_SIZE + cnt * sizeof(float) && !memcmp(m->body + HDR, want, sizeof want))
         return (const float *)(const void *)(m->body + HDR + PL_CODEC_HEADER_SIZE);
     pl_err_set(err, PL_ERR_FORMAT, "a %zu-byte payload, expected a float32 codec header for %zu elements "
@@ -641,7 +659,7 @@ static int reduce_raw(amqp_tr *t, float *data, uint32_t i, uint64_t step, uint32
     int rc = PL_OK;
     for (int r = 0; !rc && r < t->size; r++) {
         const pl_amqp_msg *m = r == t->rank ? NULL : p->slot[(size_t)i * n + (size_t)r];
-        src[r] = m ? raw_floats(t, m, i, err) : x;
+        src[r] = m ? raw_floats(&p->codec, m, cnt, err) : x;
         if (!src[r])
             rc = pl_err_wrap(err, PL_ERR_FORMAT, "rank %d, all-reduce step %" PRIu64 ": piece %u from rank %d",
                              t->rank, step, i, r);
@@ -693,10 +711,26 @@ static int complete_piece(amqp_tr *t, float *data, uint32_t i, uint64_t step, pl
             memcpy(x, p->acc, p->pcnt[i] * sizeof *x);
         return rc;
     }
-    size_t len;
-    rc = encode_piece(t, p->enc_red, p->acc, i, &len, err);
-    if (!rc)
-        rc = pl_codec_decode(&p->codec, t->sendbuf + HDR, len, x, p->pcnt[i], err);
+    size_t len, cnt = p->pcnt[i];
+    if (p->codec.id == PL_CODEC_TOPK) { /* the sum exactly: sparse or raw, the shorter */
+        static const pl_codec_cfg none = {.id = PL_CODEC_NONE}, sparse = {.id = PL_CODEC_TOPK};
+        uint8_t *out = t->sendbuf + HDR;
+        if (pl_codec_sparse_bytes(p->acc, cnt) < pl_codec_max_bytes(&none, cnt)) {
+            rc = pl_codec_encode_sparse(p->acc, cnt, out, t->u.chunk, &len, err);
+            if (!rc) /* hold exactly what the others decode */
+                rc = pl_codec_decode(&sparse, out, len, x, cnt, err);
+        } else {
+            h.codec = PL_CODEC_NONE;
+            len = pl_codec_max_bytes(&none, cnt);
+            pl_codec_write_header(&none, cnt, out);
+            memcpy(out + PL_CODEC_HEADER_SIZE, p->acc, cnt * sizeof *x);
+            memcpy(x, p->acc, cnt * sizeof *x);
+        }
+    } else {
+        rc = encode_piece(t, p->enc_red, p->acc, i, &len, err);
+        if (!rc)
+            rc = pl_codec_decode(&p->codec, t->sendbuf + HDR, len, x, cnt, err);
+    }
     return rc ? rc : send_msg(t, &h, len, -1, err);
 }
 
@@ -741,14 +775,16 @@ static int misfit(amqp_tr *t, const pl_wire_header *h, uint64_t step, pl_err *er
 
 /* A result piece from its owner: decode (or copy) it into data. */
 static int take_result(amqp_tr *t, float *data, const pl_amqp_msg *m, uint32_t i, uint32_t s,
-                       uint64_t step, pl_err *err)
+                       int raw_sum, uint64_t step, pl_err *err)
 {
+    static const pl_codec_cfg none = {.id = PL_CODEC_NONE}, sparse = {.id = PL_CODEC_TOPK};
     ar_plan *p = t->p;
     int rc = PL_OK;
-    if (lossy(p)) {
-        rc = pl_codec_decode(&p->codec, m->body + HDR, m->len - HDR, data + p->poff[i], p->pcnt[i], err);
+    if (lossy(p) && !raw_sum) {
+        const pl_codec_cfg *want = p->codec.id == PL_CODEC_TOPK ? &sparse : &p->codec; /* any k */
+        rc = pl_codec_decode(want, m->body + HDR, m->len - HDR, data + p->poff[i], p->pcnt[i], err);
     } else {
-        const float *x = raw_floats(t, m, i, err);
+        const float *x = raw_floats(&none, m, p->pcnt[i], err);
         if (x)
             memcpy(data + p->poff[i], x, p->pcnt[i] * sizeof *x);
         else
@@ -765,8 +801,9 @@ static int accept_piece(amqp_tr *t, float *data, pl_amqp_msg *m, const pl_wire_h
 {
     ar_plan *p = t->p;
     uint32_t i = h->chunk_index, s = h->sender;
+    int raw_sum = h->type == PL_WIRE_REDUCED && p->codec.id == PL_CODEC_TOPK && h->codec == PL_CODEC_NONE;
     int fits = h->chunk_count == p->k && i < p->k && h->elem_offset == p->poff[i] &&
-               h->elem_count == p->pcnt[i] && h->codec == (uint8_t)p->codec.id;
+               h->elem_count == p->pcnt[i] && (h->codec == (uint8_t)p->codec.id || raw_sum);
     int owner = fits ? p->powner[i] : -2;
     if (h->type == PL_WIRE_GRAD && fits && (owner == t->rank || owner == -1)) {
         p->slot[(size_t)i * (size_t)t->size + s] = m;
@@ -779,7 +816,7 @@ static int accept_piece(amqp_tr *t, float *data, pl_amqp_msg *m, const pl_wire_h
     }
     int rc;
     if (h->type == PL_WIRE_REDUCED && fits && owner == (int)s) {
-        rc = take_result(t, data, m, i, s, step, err);
+        rc = take_result(t, data, m, i, s, raw_sum, step, err);
         t->need[s]--;
     } else {
         rc = misfit(t, h, step, err);

@@ -409,7 +409,8 @@ static int tcp_state_new(const pl_transport_opts *o, tcp_state **out, pl_err *er
         free(s);
         return pl_err_wrap(err, PL_ERR_ARG, "tcp transport");
     }
-    /* top-k's reduced chunks are dense: all-gathered as raw float32 */
+    /* top-k: a sum is all-gathered exactly, as raw float32 or, when shorter,
+     * as a sparse topk payload of its nonzeros (tcp_coll.c) */
     s->ag_codec = s->codec.id == PL_CODEC_TOPK ? (pl_codec_cfg){.id = PL_CODEC_NONE} : s->codec;
     s->log = o->log;
     s->log_ctx = o->log_ctx;

@@ -61,6 +61,7 @@ typedef struct op {
     const pl_codec_cfg *codec;    /* of this call's GRAD messages (exact: none) */
     const pl_codec_cfg *ag_codec; /* of this call's REDUCED messages */
     tcp_codecs *cs;       /* codec state for this n (NULL: codec none) */
+    int sparse_ag;        /* top-k: a REDUCED segment may be a sparse topk payload */
     pl_xfer_stats *st;
     pl_err *err;
     uint8_t sink[16384]; /* discarded payloads land here, unread */
@@ -319,24 +320,24 @@ static uint32_t sum_rank_order(float *out, const float *const *src, int nsrc, si
     return crc;
 }
 
-/* With a codec: acc = contributions in rank order (mine exact, the others
- * decoded-and-added). */
+/* With a codec: acc = the decoded contributions added in rank order, mine
+ * encoded through my own stream like the others (so a top-k sum is sparse
+ * and every contribution gets the same treatment). */
 static int sum_decoded(op *o, uint32_t sg, size_t off, size_t cnt)
 {
     tcp_state *s = o->s;
-    float *acc = s->acc;
+    size_t bytes = pl_codec_max_bytes(o->codec, cnt), written = 0;
+    uint8_t *mine = s->peers[s->rank].enc;
+    int rc = pl_codec_encode(o->cs->to[s->rank], o->data + off, cnt, off, mine, o->slot_bytes,
+                             &written, o->err);
+    if (rc)
+        return pl_err_wrap(o->err, rc, "rank %d, all-reduce step %" PRIu64 ": encoding my own "
+                           "contribution", s->rank, o->step);
     for (int r = 0; r < s->size; r++) {
-        if (r == s->rank && r == 0) {
-            memcpy(acc, o->data + off, cnt * sizeof *acc);
-        } else if (r == s->rank) {
-            for (size_t i = 0; i < cnt; i++)
-                acc[i] += o->data[off + i];
-        } else {
-            int rc = (r == 0 ? pl_codec_decode : pl_codec_decode_add)(
-                o->codec, slot(o, r, sg), pl_codec_max_bytes(o->codec, cnt), acc, cnt, o->err);
-            if (rc)
-                return fail(o, r, rc, "sent an undecodable contribution: ", o->err->msg);
-        }
+        rc = (r == 0 ? pl_codec_decode : pl_codec_decode_add)(
+            o->codec, r == s->rank ? mine : slot(o, r, sg), bytes, s->acc, cnt, o->err);
+        if (rc)
+            return fail(o, r, rc, "sent an undecodable contribution: ", o->err->msg);
     }
     return PL_OK;
 }
@@ -368,6 +369,24 @@ static int reduce_into(op *o, uint32_t sg, size_t off, size_t cnt, tcp_tx *m)
     int rc = sum_decoded(o, sg, off, cnt);
     if (rc)
         return rc;
+    size_t sparse = o->sparse_ag ? pl_codec_sparse_bytes(s->acc, cnt) : 0;
+    if (sparse && sparse < pl_codec_max_bytes(o->ag_codec, cnt)) {
+        static const pl_codec_cfg topk = {.id = PL_CODEC_TOPK};
+        uint8_t *enc = s->agenc + (size_t)sg * o->ag_bytes;
+        size_t written = 0;
+        rc = pl_codec_encode_sparse(s->acc, cnt, enc, o->ag_bytes, &written, o->err);
+        if (!rc) /* hold exactly what the others decode */
+            rc = pl_codec_decode(&topk, enc, written, o->data + off, cnt, o->err);
+        if (rc)
+            return pl_err_wrap(o->err, rc, "rank %d, all-reduce step %" PRIu64 ": encoding the sum",
+                               s->rank, o->step);
+        m->h.codec = PL_CODEC_TOPK;
+        m->plen = PL_WIRE_HEADER_SIZE;
+        m->body = enc;
+        m->blen = written;
+        m->crc = pl_wire_crc32c(0, enc, written);
+        return PL_OK;
+    }
     if (o->ag_codec->id == PL_CODEC_NONE) {
         memcpy(o->data + off, s->acc, cnt * sizeof(float));
         pl_codec_write_header(o->ag_codec, cnt, ch);
@@ -443,9 +462,13 @@ static int accept_ar(op *o, int j, tcp_peer *p)
         return fail(o, j, PL_ERR_FORMAT, "sent an unexpected message: ", pl_wire_type_name(h->type));
     const pl_codec_cfg *cfg = rs ? o->codec : o->ag_codec;
     size_t off = seg_off(o, owner, g), cnt = seg_len(o, owner, g);
+    size_t dense = pl_codec_max_bytes(cfg, cnt), len = (size_t)h->payload_len;
+    /* top-k sums: a sparse topk payload shorter than the raw one */
+    int sparse = !rs && o->sparse_ag && h->codec == PL_CODEC_TOPK && len >= PL_CODEC_HEADER_SIZE &&
+                 len < dense && (len - PL_CODEC_HEADER_SIZE) % 8 == 0;
     if (h->chunk_index != s->first_seg[owner] + g || h->chunk_count != o->nchunks ||
-        h->elem_offset != off || h->elem_count != cnt || h->codec != cfg->id ||
-        h->payload_len != pl_codec_max_bytes(cfg, cnt))
+        h->elem_offset != off || h->elem_count != cnt ||
+        (!sparse && (h->codec != cfg->id || len != dense)))
         return fail(o, j, PL_ERR_FORMAT,
                     "sent a segment that does not fit the vector (wrong n, chunking or codec): ",
                     pl_wire_type_name(h->type));
@@ -453,7 +476,7 @@ static int accept_ar(op *o, int j, tcp_peer *p)
         p->defer_crc = !o->cs;
         p->blocked = g >= o->reduced + TCP_WINDOW;
         p->dst = p->blocked ? NULL : slot(o, j, g);
-    } else if (cfg->id == PL_CODEC_NONE) {
+    } else if (cfg->id == PL_CODEC_NONE && !sparse) {
         p->pre = p->cbuf;
         p->pre_len = PL_CODEC_HEADER_SIZE;
         p->dst = (uint8_t *)(o->data + off);
@@ -518,6 +541,12 @@ static int on_header(op *o, int j, tcp_peer *p)
 static int finish_reduced(op *o, int j, tcp_peer *p)
 {
     size_t cnt = (size_t)p->h.elem_count;
+    if (p->h.codec == PL_CODEC_TOPK && o->sparse_ag) {
+        static const pl_codec_cfg topk = {.id = PL_CODEC_TOPK};
+        int rc = pl_codec_decode(&topk, p->dst, (size_t)p->h.payload_len,
+                                 o->data + p->h.elem_offset, cnt, o->err);
+        return rc ? fail(o, j, rc, "sent an undecodable result: ", o->err->msg) : PL_OK;
+    }
     if (o->ag_codec->id == PL_CODEC_NONE) {
         uint8_t want[PL_CODEC_HEADER_SIZE];
         pl_codec_write_header(o->ag_codec, cnt, want);
@@ -804,7 +833,7 @@ static int codecs_for(op *o)
     for (int j = 0; j < s->size; j++) {
         c->to[j] = NULL;
         uint64_t seed = s->seed ^ ((uint64_t)s->rank << 40 | (uint64_t)j << 20) * 0x9e3779b97f4a7c15ull;
-        int rc = j == s->rank ? PL_OK : pl_codec_create(o->codec, o->n, seed, &c->to[j], o->err);
+        int rc = pl_codec_create(o->codec, o->n, seed, &c->to[j], o->err); /* to[rank]: mine */
         if (rc)
             return rc;
     }
@@ -841,7 +870,7 @@ static int ar_workspace(op *o)
     tcp_state *s = o->s;
     size_t nsl = (size_t)s->size * TCP_WINDOW * o->slot_bytes;
     size_t acc = o->seg * sizeof(float);
-    size_t ag = o->ag_codec->id ? (size_t)o->my_nseg * o->ag_bytes : 0;
+    size_t ag = o->ag_codec->id || o->sparse_ag ? (size_t)o->my_nseg * o->ag_bytes : 0;
     int bad = grow((void **)&s->slots, &s->slots_cap, nsl) ||
               grow((void **)&s->arrived, &s->arrived_cap, (o->my_nseg + 1) * sizeof(uint32_t)) ||
               grow((void **)&s->first_seg, &s->first_cap, ((size_t)s->size + 1) * sizeof(uint32_t)) ||
@@ -898,6 +927,7 @@ int tcp_allreduce(void *impl, float *data, size_t n, uint64_t step, int exact, p
     o.slot_bytes = pl_codec_max_bytes(o.codec, o.seg);
     o.ag_bytes = pl_codec_max_bytes(o.ag_codec, o.seg);
     o.my_nseg = nseg_of(chunk_len(&o, s->rank), o.seg);
+    o.sparse_ag = o.codec->id == PL_CODEC_TOPK;
     int rc = begin(&o);
     if (!rc && o.codec->id != PL_CODEC_NONE)
         rc = codecs_for(&o);
