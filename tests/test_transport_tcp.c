@@ -275,6 +275,32 @@ static void send_msg(int fd, pl_wire_header *h, const void *payload, size_t len,
     PL_CHECK(send(fd, body, len, 0) == (ssize_t)len, "fake peer: send payload");
 }
 
+/* Play rank 1 of a 2-peer run by hand: connect to rank 0 (retrying while
+ * it starts) and do the HELLO handshake of `run`; returns the socket. */
+static int fake_rank1(const char *run)
+{
+    int fd = -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)ports[0]),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    for (int tries = 0; tries < 200 && fd < 0; tries++) {
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
+            close(fd);
+            fd = -1;
+            usleep(10000);
+        }
+    }
+    uint8_t hello[4 + 64] = {2, 0, 0, 0}, reply[PL_WIRE_HEADER_SIZE + 4 + 64];
+    size_t len = 4 + strlen(run);
+    memcpy(hello + 4, run, strlen(run));
+    pl_wire_header h = {.type = PL_WIRE_HELLO, .run_id = pl_wire_run_id(run), .sender = 1,
+                        .receiver = 0, .chunk_count = 1};
+    send_msg(fd, &h, hello, len, 0);
+    PL_CHECK(recv(fd, reply, PL_WIRE_HEADER_SIZE + len, MSG_WAITALL) == (ssize_t)(PL_WIRE_HEADER_SIZE + len),
+             "fake peer: no HELLO reply");
+    return fd;
+}
+
 /* The main thread plays rank 1 by hand: after the handshake it sends an
  * old-step message (must be discarded and logged), then a contribution
  * whose payload no longer matches its CRC (must be rejected, not applied). */
@@ -292,22 +318,8 @@ static void check_corrupt_payload(void)
     pl_test_fill((float *)(contrib + 12), 500, 4, -1, 1);
     pthread_t th;
     pthread_create(&th, NULL, crc_victim, &v);
-    int fd = -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)ports[0]),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    for (int tries = 0; tries < 200 && fd < 0; tries++) {
-        fd = socket(AF_INET, SOCK_STREAM, 0);
-        if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
-            close(fd);
-            fd = -1;
-            usleep(10000);
-        }
-    }
-    uint8_t hello[7] = {2, 0, 0, 0, 'c', 'r', 'c'}, reply[PL_WIRE_HEADER_SIZE + 7];
-    pl_wire_header h = {.type = PL_WIRE_HELLO, .run_id = pl_wire_run_id("crc"), .sender = 1,
-                        .receiver = 0, .chunk_count = 1};
-    send_msg(fd, &h, hello, sizeof hello, 0);
-    PL_CHECK(recv(fd, reply, sizeof reply, MSG_WAITALL) == sizeof reply, "fake peer: no HELLO reply");
+    int fd = fake_rank1("crc");
+    pl_wire_header h = {.run_id = pl_wire_run_id("crc")};
     /* n = 1000 over 2 peers: rank 0 owns [0, 500), one segment of two */
     pl_wire_header rs = {.type = PL_WIRE_GRAD, .run_id = h.run_id, .step = 2, .sender = 1,
                          .receiver = 0, .chunk_index = 0, .chunk_count = 2, .elem_offset = 0,
@@ -323,6 +335,78 @@ static void check_corrupt_payload(void)
     PL_CHECK(!memcmp(v.data[0], orig, 500 * 4), "corrupted payload: reduced into the owner's chunk");
     PL_CHECK(strstr(v.log, "discarded a message from peer 1") && strstr(v.log, "stale"),
              "stale message not logged as discarded: '%s'", v.log);
+    free(v.data[0]);
+}
+
+static void *late_victim(void *arg)
+{
+    peer *p = arg;
+    pl_transport *t = open_peer(p);
+    p->rc[0] = t ? pl_transport_allreduce_sum(t, p->data[0], 1000, 1, NULL, &p->err) : -1;
+    pl_transport_close(t);
+    return NULL;
+}
+
+static void send_late(int fd, pl_wire_header *h, const void *payload, size_t len)
+{
+    uint8_t hb[PL_WIRE_HEADER_SIZE];
+    h->flags = PL_WIRE_F_LATE_CRC;
+    PL_CHECK(pl_wire_encode_header_crc(h, len, 0, hb, sizeof hb, NULL) == PL_OK, "fake peer: encode");
+    PL_CHECK(send(fd, hb, sizeof hb, 0) == sizeof hb && send(fd, payload, len, 0) == (ssize_t)len,
+             "fake peer: send");
+}
+
+/* A contribution sent with its CRC late (as a splicing peer does): the main
+ * thread plays rank 1, sends its part of rank 0's chunk without a CRC, its
+ * own reduced chunk, then (mode 0) the right late CRC: rank 0 ends with the
+ * exact sum; (1) a wrong one: rank 0 fails naming peer 1; (2) none: rank 0
+ * fails when the peer timeout runs out, saying what it waited for. */
+static void check_late_crc(int mode)
+{
+    pick_ports(2);
+    peer v = {.rank = 0, .size = 2, .run = "late", .timeout_ms = 800};
+    float orig[1000];
+    uint8_t contrib[12 + 2000], red[12 + 2000];
+    v.data[0] = malloc(sizeof orig);
+    pl_test_fill(v.data[0], 1000, 3, -1, 1);
+    memcpy(orig, v.data[0], sizeof orig);
+    uint8_t ch[12] = {0, 1, 0, 0, 0xf4, 0x01, 0, 0, 0, 0, 0, 0}; /* none, v1, n = 500 */
+    memcpy(contrib, ch, 12);
+    memcpy(red, ch, 12);
+    pl_test_fill((float *)(contrib + 12), 500, 4, -1, 1);
+    pl_test_fill((float *)(red + 12), 500, 5, -1, 1);
+    pthread_t th;
+    pthread_create(&th, NULL, late_victim, &v);
+    int fd = fake_rank1("late");
+    pl_wire_header h = {.run_id = pl_wire_run_id("late")};
+    pl_wire_header g = {.type = PL_WIRE_GRAD, .run_id = h.run_id, .step = 1, .sender = 1, .receiver = 0,
+                        .chunk_index = 0, .chunk_count = 2, .elem_offset = 0, .elem_count = 500};
+    send_late(fd, &g, contrib, sizeof contrib);
+    pl_wire_header r = g;
+    r.type = PL_WIRE_REDUCED;
+    r.flags = 0;
+    r.chunk_index = 1;
+    r.elem_offset = 500;
+    send_msg(fd, &r, red, sizeof red, 0);
+    uint32_t late = pl_wire_crc32c(0, contrib, sizeof contrib) ^ (mode == 1);
+    pl_wire_header c = {.type = PL_WIRE_CHECK, .run_id = h.run_id, .step = 1, .sender = 1,
+                        .receiver = 0, .chunk_count = 1, .elem_count = 1};
+    if (mode != 2)
+        send_msg(fd, &c, &late, 4, 0);
+    pthread_join(th, NULL);
+    close(fd);
+    float want[1000];
+    for (int i = 0; i < 500; i++)
+        want[i] = orig[i] + ((const float *)(contrib + 12))[i];
+    memcpy(want + 500, red + 12, 2000);
+    if (mode == 0)
+        PL_CHECK(v.rc[0] == 0 && !memcmp(v.data[0], want, sizeof want), "late CRC: rc %d '%s', sum %s",
+                 v.rc[0], v.err.msg, memcmp(v.data[0], want, sizeof want) ? "wrong" : "right");
+    else
+        PL_CHECK(v.rc[0] == PL_ERR_FORMAT + (mode == 2) * (PL_ERR_IO - PL_ERR_FORMAT) &&
+                     strstr(v.err.msg, "peer 1 (127.0.0.1:") &&
+                     strstr(v.err.msg, mode == 1 ? "late CRC-32C mismatch" : "did not send the late CRCs"),
+                 "late CRC mode %d: rc %d '%s'", mode, v.rc[0], v.err.msg);
     free(v.data[0]);
 }
 
@@ -472,7 +556,7 @@ static float *sp_want[SP_ROUNDS];
 
 typedef struct splice_peer {
     peer p;
-    uint64_t spliced;
+    uint64_t spliced, msgs;
     int wrong; /* rounds whose sum differed */
 } splice_peer;
 
@@ -488,6 +572,7 @@ static void *run_splice_peer(void *arg)
         if (sp->p.rc[k])
             break;
         sp->spliced += st.bytes_spliced;
+        sp->msgs += st.msgs_sent;
         sp->wrong += memcmp(x, sp_want[k], SP_LEN * sizeof *x) != 0;
         if (k + 1 < SP_ROUNDS) /* at once: the next round's input */
             pl_test_fill(x, SP_LEN, (unsigned)(1000 + 10 * sp->p.rank + k + 1), -1, 1);
@@ -520,7 +605,12 @@ static void check_splice(const char *mode)
     }
     for (int i = 0; i < SP_N; i++)
         pthread_join(th[i], NULL);
-    uint64_t want_spliced = !strcmp(mode, "on") ? SP_ROUNDS * (uint64_t)(SP_LEN / SP_N) * 4 * (SP_N - 1) : 0;
+    int on = !strcmp(mode, "on");
+    uint64_t want_spliced = on ? SP_ROUNDS * (uint64_t)(SP_LEN / SP_N) * 4 * (SP_N - 1) : 0;
+    /* GRAD and REDUCED segments (256 KiB); spliced GRADs' CRCs come late:
+     * one CHECK to every owner and one VERIFIED from it */
+    uint64_t nseg = (SP_LEN / SP_N * 4 + (256 << 10) - 1) / (256 << 10);
+    uint64_t want_msgs = SP_ROUNDS * (2 * (SP_N - 1) * nseg + (on ? 2 * (SP_N - 1) : 0));
     for (int i = 0; i < SP_N; i++) {
         pl_transport_close(sp[i].p.t);
         PL_CHECK(sp[i].p.rc_open == 0 && sp[i].p.rc[SP_ROUNDS - 1] == 0,
@@ -529,6 +619,8 @@ static void check_splice(const char *mode)
                  SP_ROUNDS);
         PL_CHECK(sp[i].spliced == want_spliced, "splice %s: rank %d spliced %llu bytes, expected %llu",
                  mode, i, (unsigned long long)sp[i].spliced, (unsigned long long)want_spliced);
+        PL_CHECK(sp[i].msgs == want_msgs, "splice %s: rank %d sent %llu messages, expected %llu", mode, i,
+                 (unsigned long long)sp[i].msgs, (unsigned long long)want_msgs);
         free(sp[i].p.data[0]);
     }
     for (int k = 0; k < SP_ROUNDS; k++)
@@ -571,6 +663,9 @@ int main(void)
     check_lost_peer(1);
     check_foreign_run();
     check_corrupt_payload();
+    check_late_crc(0);
+    check_late_crc(1);
+    check_late_crc(2);
     check_splice("on");
     check_splice("off");
     check_splice_flag();

@@ -190,12 +190,33 @@ static void test_malformed(void)
     BAD(wr(b + 8, 4, 0x80), 1, PL_ERR_FORMAT, "unknown flags 0x80", "flags");
     BAD(wr(b + 8, 4, PL_WIRE_F_HMAC), 1, PL_ERR_UNSUPPORTED, "HMAC", "hmac flag");
     BAD(b[80] = 1, 1, PL_ERR_FORMAT, "tag is not zero", "tag");
+    /* late CRC: GRAD with payload CRC 0 only; verify: REDUCED only */
+    BAD(wr(b + 8, 4, PL_WIRE_F_LATE_CRC), 1, PL_ERR_FORMAT, "late-CRC flag on a grad message with "
+        "payload CRC", "late CRC with a CRC");
+    BAD((wr(b + 8, 4, PL_WIRE_F_LATE_CRC), wr(b + 44, 4, 0), b[5] = PL_WIRE_REDUCED), 1, PL_ERR_FORMAT,
+        "late-CRC flag on a reduced message", "late CRC on reduced");
+    BAD(wr(b + 8, 4, PL_WIRE_F_VERIFY), 1, PL_ERR_FORMAT, "verify flag on a grad message", "verify on grad");
     BAD(wr(b + 36, 4, 5), 1, PL_ERR_FORMAT, "chunk 5 of 5", "chunk index");
     BAD((wr(b + 36, 4, 0), wr(b + 40, 4, 0)), 1, PL_ERR_FORMAT, "chunk 0 of 0", "chunk count");
     BAD(wr(b + 48, 8, UINT64_MAX - 10), 1, PL_ERR_FORMAT, "overflows", "offset overflow");
     BAD(wr(b + 64, 8, PL_WIRE_MAX_PAYLOAD + 1), 1, PL_ERR_FORMAT, "exceeds the limit",
         "payload length");
 #undef BAD
+    /* A late-CRC grad and a reduced message announcing VERIFIED decode. */
+    memcpy(b, good, sizeof b);
+    wr(b + 8, 4, PL_WIRE_F_LATE_CRC);
+    wr(b + 44, 4, 0);
+    reseal(b);
+    pl_wire_header late;
+    PL_CHECK(pl_wire_decode_header(b, sizeof b, &late, NULL) == PL_OK && late.flags == PL_WIRE_F_LATE_CRC &&
+                 late.payload_crc == 0, "late-CRC grad header refused");
+    b[5] = PL_WIRE_REDUCED;
+    wr(b + 8, 4, PL_WIRE_F_VERIFY);
+    reseal(b);
+    PL_CHECK(pl_wire_decode_header(b, sizeof b, &late, NULL) == PL_OK && late.flags == PL_WIRE_F_VERIFY,
+             "reduced header with the verify flag refused");
+    PL_CHECK(!strcmp(pl_wire_type_name(PL_WIRE_CHECK), "check") &&
+                 !strcmp(pl_wire_type_name(PL_WIRE_VERIFIED), "verified"), "names of the new types");
     /* The encoder refuses what the decoder would. */
     pl_err err = {0};
     h.chunk_index = 5;

@@ -59,13 +59,21 @@ typedef enum pl_wire_type {
     PL_WIRE_MODEL = 5,     /* model parameters/buffers broadcast at step */
     PL_WIRE_HEARTBEAT = 6, /* liveness; empty payload allowed */
     PL_WIRE_BYE = 7,       /* orderly leave */
-    PL_WIRE_TYPE_COUNT_ = 8
+    PL_WIRE_CHECK = 8,     /* late payload CRCs of the sender's GRAD segments (tcp) */
+    PL_WIRE_VERIFIED = 9,  /* every late CRC of the sender's chunk matched (tcp) */
+    PL_WIRE_TYPE_COUNT_ = 10
 } pl_wire_type;
 
 enum {
     PL_WIRE_F_HMAC = 1u << 0, /* tag holds an HMAC (reserved, not yet supported) */
     PL_WIRE_F_LAST = 1u << 1, /* sender's last message of this step (a hint) */
-    PL_WIRE_F_KNOWN_ = PL_WIRE_F_HMAC | PL_WIRE_F_LAST
+    /* GRAD: payload CRC not in the header (0); the sender computes it after
+     * the receiver has read the payload and sends it in a CHECK message */
+    PL_WIRE_F_LATE_CRC = 1u << 2,
+    /* REDUCED: late CRCs of this chunk are still being checked; its owner
+     * sends VERIFIED when they all matched */
+    PL_WIRE_F_VERIFY = 1u << 3,
+    PL_WIRE_F_KNOWN_ = PL_WIRE_F_HMAC | PL_WIRE_F_LAST | PL_WIRE_F_LATE_CRC | PL_WIRE_F_VERIFY
 };
 
 /* A decoded header. Plain value. */

@@ -20,7 +20,7 @@ _Static_assert(OFF_HCRC + 4 == PL_WIRE_HEADER_SIZE, "header layout and size disa
 static const char *const type_names[PL_WIRE_TYPE_COUNT_] = {
     [PL_WIRE_GRAD] = "grad",       [PL_WIRE_REDUCED] = "reduced", [PL_WIRE_HELLO] = "hello",
     [PL_WIRE_BARRIER] = "barrier", [PL_WIRE_MODEL] = "model",     [PL_WIRE_HEARTBEAT] = "heartbeat",
-    [PL_WIRE_BYE] = "bye",
+    [PL_WIRE_BYE] = "bye",         [PL_WIRE_CHECK] = "check",     [PL_WIRE_VERIFIED] = "verified",
 };
 
 static const char *const verdict_names[] = {
@@ -70,6 +70,13 @@ static int check_fields(const pl_wire_header *h, int status, const char *what, p
     if (h->flags & ~(uint32_t)PL_WIRE_F_KNOWN_)
         return pl_err_set(err, status, "wire %s: byte %d: unknown flags 0x%x", what, OFF_FLAGS,
                           (unsigned)(h->flags & ~(uint32_t)PL_WIRE_F_KNOWN_));
+    if ((h->flags & PL_WIRE_F_LATE_CRC) && (h->type != PL_WIRE_GRAD || h->payload_crc != 0))
+        return pl_err_set(err, status, "wire %s: byte %d: late-CRC flag on a %s message with "
+                          "payload CRC 0x%08x, expected a grad message with CRC 0", what, OFF_FLAGS,
+                          pl_wire_type_name(h->type), (unsigned)h->payload_crc);
+    if ((h->flags & PL_WIRE_F_VERIFY) && h->type != PL_WIRE_REDUCED)
+        return pl_err_set(err, status, "wire %s: byte %d: verify flag on a %s message, expected "
+                          "a reduced message", what, OFF_FLAGS, pl_wire_type_name(h->type));
     if (h->flags & PL_WIRE_F_HMAC)
         return pl_err_set(err, PL_ERR_UNSUPPORTED, "wire %s: byte %d: HMAC flag set, but "
                           "authenticated messages are not supported yet", what, OFF_FLAGS);

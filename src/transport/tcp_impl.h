@@ -20,6 +20,8 @@
 #define TCP_PREFIX_MAX (PL_WIRE_HEADER_SIZE + PL_CODEC_HEADER_SIZE)
 #define TCP_SPLICE_MIN (64 << 10) /* raw GRAD bodies at least this long are spliced */
 #define TCP_PIPE_BYTES (1 << 20)  /* requested capacity of a peer's splice pipe */
+#define TCP_LATE_MIN (2u << 20)   /* spliced GRADs to owners of chunks this large
+                                   * send their CRC late (tcp_coll.c) */
 
 /* One queued outgoing message: prefix (header [+ codec header]), then body
  * bytes borrowed from the caller's vector or a codec buffer. */
@@ -56,8 +58,12 @@ typedef struct tcp_peer {
     uint8_t cbuf[PL_CODEC_HEADER_SIZE]; /* codec header of a raw REDUCED */
     double last;          /* time of the last byte moved to/from this peer */
     /* what the current collective still expects from this peer */
-    uint32_t exp_rs, exp_ag, exp_bc, exp_bar;
+    uint32_t exp_rs, exp_ag, exp_bc, exp_bar, exp_check, exp_ver;
     uint32_t next_rs, next_ag, next_bc;
+    /* late CRCs: GRAD segments sent to / received from this peer with
+     * PL_WIRE_F_LATE_CRC in this all-reduce; its CHECK matched */
+    uint32_t late_out, late_in;
+    int checked;
     uint8_t *enc;         /* codec: encoded GRAD segment being sent to this peer */
     uint8_t *rxenc;       /* encoded REDUCED segment being received (not raw) */
 } tcp_peer;
@@ -92,6 +98,13 @@ typedef struct tcp_state {
     size_t arrived_cap, first_cap;
     float *acc;           /* one segment */
     size_t acc_cap;
+    /* late CRCs (tcp_coll.c): mine of the GRAD segments I sent late, by
+     * segment index, little-endian (CHECK payloads); those I computed of
+     * the late segments I received, [sender][my segment], and the CRCs
+     * the senders' CHECKs brought, [sender][my segment] */
+    uint32_t *lcrc, *rcrc, *ckin;
+    uint8_t *lflag, *rflag;
+    size_t lcrc_cap, rcrc_cap, ckin_cap, lflag_cap, rflag_cap;
 } tcp_state;
 
 /* exact: codec none on the wire whatever the handle's codec. */
