@@ -11,10 +11,10 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libdnnl-dev libcjson-dev zlib1g-dev dataset-fashion-mnist
       libcurl4-openssl-dev libssl-dev librabbitmq-dev libmicrohttpd-dev libeigen3-dev g++ binutils zip unzip curl)
 if [[ "${1:-}" == "--bench" ]]; then
-  pkgs+=(python3 python3-numpy python3-torch python3-torchvision rabbitmq-server openmpi-bin libopenmpi-dev)
+  pkgs+=(python3 python3-numpy python3-torch python3-torchvision rabbitmq-server openssl openmpi-bin libopenmpi-dev)
 fi
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(python3 python3-numpy python3-torch python3-torchvision clang libclang-rt-14-dev rabbitmq-server)
+  pkgs+=(python3 python3-numpy python3-torch python3-torchvision clang libclang-rt-14-dev rabbitmq-server openssl)
   # s3rver (tests/cli_s3.sh) needs Node.js + npm. NodeSource's nodejs ships
   # npm; Debian's npm would conflict with it, so only add it when missing.
   command -v npm >/dev/null || pkgs+=(npm)

@@ -2,13 +2,20 @@
 # rabbitmq.sh — a private RabbitMQ node for tests and benchmarks (no systemd,
 # no root daemon, nothing shared with a system broker).
 #
-#   scripts/rabbitmq.sh install          install rabbitmq-server if missing
+#   scripts/rabbitmq.sh install          install rabbitmq-server (and openssl) if missing
 #   scripts/rabbitmq.sh start DIR        start a node with all state in DIR on
 #                                        free loopback ports; prints its URL
 #                                        (amqp://guest:guest@127.0.0.1:PORT/)
 #                                        once the AMQP port answers (60 s max)
 #   scripts/rabbitmq.sh stop DIR         stop it (rabbitmqctl stop, then kill)
 #   scripts/rabbitmq.sh url DIR          print the URL of a started node
+#   scripts/rabbitmq.sh tls-url DIR      print its amqps:// URL (TLS listener
+#                                        with a certificate for 127.0.0.1 and
+#                                        localhost, signed by a CA made for
+#                                        this node: DIR/tls/ca.pem; the same
+#                                        listener on 127.0.0.2, an address the
+#                                        certificate does not name, lets tests
+#                                        check that the name is verified)
 #
 # Each node has its own name, cookie (HOME=DIR), distribution port and epmd
 # port, so two nodes (e.g. two test runs) can run at once and stopping one
@@ -43,31 +50,53 @@ node_env() { # node_env DIR: export the variables that define the node in DIR
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+make_certs() { # make_certs DIR: a CA and a server certificate for 127.0.0.1 / localhost
+  local d=$1
+  mkdir -p "$d"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=peerless test CA" \
+    -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$d/server.key" \
+    -out "$d/server.csr" 2>/dev/null
+  printf 'subjectAltName = DNS:localhost, IP:127.0.0.1\n' >"$d/san.ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+    -days 2 -extfile "$d/san.ext" -out "$d/server.pem" 2>/dev/null
+  chmod 600 "$d/server.key" "$d/ca.key"
+}
+
 case "${1:-}" in
 install)
-  [[ -x $bin/rabbitmq-server ]] && exit 0
+  [[ -x $bin/rabbitmq-server ]] && command -v openssl >/dev/null && exit 0
   SUDO=""
   [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends rabbitmq-server
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends rabbitmq-server openssl
   ;;
 start)
   dir=${2:?usage: rabbitmq.sh start DIR}
   [[ -x $bin/rabbitmq-server ]] || { echo "rabbitmq.sh: $bin/rabbitmq-server missing; run scripts/rabbitmq.sh install" >&2; exit 1; }
   mkdir -p "$dir/mnesia" "$dir/log"
   dir=$(cd "$dir" && pwd)
-  read -r port dist epmd < <(free_ports 3)
-  printf 'PL_RMQ_PORT=%s\nPL_RMQ_DIST=%s\nPL_RMQ_EPMD=%s\n' "$port" "$dist" "$epmd" >"$dir/node.env"
+  read -r port dist epmd tls < <(free_ports 4)
+  printf 'PL_RMQ_PORT=%s\nPL_RMQ_DIST=%s\nPL_RMQ_EPMD=%s\nPL_RMQ_TLS=%s\n' "$port" "$dist" "$epmd" "$tls" \
+    >"$dir/node.env"
   echo '[].' >"$dir/enabled_plugins"
+  make_certs "$dir/tls"
   cat >"$dir/rabbitmq.conf" <<CONF
 max_message_size = 134217728
 log.console = false
 log.file.level = warning
+listeners.ssl.1 = 127.0.0.1:$tls
+listeners.ssl.2 = 127.0.0.2:$tls
+ssl_options.cacertfile = $dir/tls/ca.pem
+ssl_options.certfile = $dir/tls/server.pem
+ssl_options.keyfile = $dir/tls/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
 CONF
   node_env "$dir"
   "$bin/rabbitmq-server" -detached >"$dir/start.log" 2>&1
   for _ in $(seq 600); do
-    if port_open "$port"; then
+    if port_open "$port" && port_open "$tls"; then
       echo "amqp://guest:guest@127.0.0.1:$port/"
       exit 0
     fi
@@ -82,6 +111,11 @@ url)
   node_env "$dir"
   echo "amqp://guest:guest@127.0.0.1:$PL_RMQ_PORT/"
   ;;
+tls-url)
+  dir=${2:?usage: rabbitmq.sh tls-url DIR}
+  node_env "$dir"
+  echo "amqps://guest:guest@127.0.0.1:$PL_RMQ_TLS/?cacert=$dir/tls/ca.pem"
+  ;;
 stop)
   dir=${2:?usage: rabbitmq.sh stop DIR}
   [[ -f $dir/node.env ]] || exit 0
@@ -93,7 +127,7 @@ stop)
   rm -f "$dir/node.env"
   ;;
 *)
-  echo "usage: $0 install | start DIR | stop DIR | url DIR" >&2
+  echo "usage: $0 install | start DIR | stop DIR | url DIR | tls-url DIR" >&2
   exit 2
   ;;
 esac

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The amqp:// transport end to end against a private RabbitMQ node started
 # here (scripts/rabbitmq.sh) and stopped by the trap: the C tests
-# (test_transport_amqp, with PEERLESS_AMQP_URL pointing at this node), then
+# (test_transport_amqp, with PEERLESS_AMQP_NODE naming this node), then
 # `peerless split` + 3 `peerless peer` processes over amqp:// with each
 # pattern, which must end with identical model_checksum; a peer that never
 # comes fails the others within the connect timeout (connect_timeout=5 in
@@ -14,7 +14,7 @@ url=$(bash "$src/scripts/rabbitmq.sh" start "$node") || { echo "FAIL: cannot sta
 echo "broker: $url"
 
 ctest_bin="$(dirname "$PEERLESS")/test_transport_amqp"
-if PEERLESS_AMQP_URL=$url "$ctest_bin" >"$TMP/c.out" 2>&1; then
+if PEERLESS_AMQP_NODE=$node "$ctest_bin" >"$TMP/c.out" 2>&1; then
   pass; echo "ok: C tests: $(tail -1 "$TMP/c.out")"
 else
   fail "C tests: $(grep FAIL "$TMP/c.out" | head -5) $(tail -1 "$TMP/c.out")"

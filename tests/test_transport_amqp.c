@@ -30,11 +30,12 @@
 
 #define MAXN 4
 static char base_url[512];
+static char url_extra[600]; /* appended to every query of new_run (TLS: &cacert=) */
 static int run_counter;
 
 typedef struct peer {
     int rank, size, timeout_ms, connect_ms, skip_open, idle, leave;
-    char url[640], run[64];
+    char url[1400], run[64];
     const char *codec;
     float *data;
     size_t n;
@@ -97,7 +98,7 @@ static void new_run(peer *ps, int n, const char *query)
         ps[r].rank = r;
         ps[r].size = n;
         snprintf(ps[r].run, sizeof ps[r].run, "%s", run);
-        snprintf(ps[r].url, sizeof ps[r].url, "%s%s", base_url, query);
+        snprintf(ps[r].url, sizeof ps[r].url, "%s%s%s", base_url, query, url_extra);
     }
 }
 
@@ -542,42 +543,52 @@ static void test_url(void)
 
 static char node_dir[600];
 
+static char scripts[512]; /* this file's ../scripts */
+static char tls_node[600]; /* a node started by scripts/rabbitmq.sh: its TLS URL */
+
+/* First line printed by `scripts/rabbitmq.sh CMD DIR` into out. */
+static void node_cmd(const char *cmd, const char *dir, char *out, size_t len)
+{
+    char line[1400];
+    snprintf(line, sizeof line, "bash '%s/rabbitmq.sh' %s '%s'", scripts, cmd, dir);
+    FILE *p = popen(line, "r");
+    if (!p || !fgets(out, (int)len, p))
+        out[0] = '\0';
+    if (p)
+        pclose(p);
+    out[strcspn(out, "\n")] = '\0';
+}
+
+/* The broker: PEERLESS_AMQP_NODE (a node another script started with
+ * scripts/rabbitmq.sh, e.g. cli_amqp.sh), PEERLESS_AMQP_URL (any broker), or
+ * a private node started here and stopped at the end. */
 static void start_node(void)
 {
+    snprintf(scripts, sizeof scripts, "%s", __FILE__);
+    char *slash = strrchr(scripts, '/');
+    snprintf(slash ? slash : scripts, sizeof scripts - (size_t)(slash ? slash - scripts : 0), "%s",
+             slash ? "/../scripts" : "scripts");
+    const char *node = getenv("PEERLESS_AMQP_NODE");
+    if (node && *node) {
+        snprintf(tls_node, sizeof tls_node, "%s", node);
+        node_cmd("url", node, base_url, sizeof base_url);
+        return;
+    }
     const char *env = getenv("PEERLESS_AMQP_URL");
     if (env && *env) {
         snprintf(base_url, sizeof base_url, "%s", env);
         return;
     }
-    /* no broker given: start a private one (this file's ../scripts) */
-    char src[512];
-    snprintf(src, sizeof src, "%s", __FILE__);
-    char *slash = strrchr(src, '/');
-    if (slash)
-        *slash = '\0';
     snprintf(node_dir, sizeof node_dir, "%s/rabbitmq-%d", pl_test_tmpdir(), (int)getpid());
-    char cmd[1400];
-    snprintf(cmd, sizeof cmd, "bash '%s/../scripts/rabbitmq.sh' start '%s'", slash ? src : ".", node_dir);
-    FILE *p = popen(cmd, "r");
-    if (!p || !fgets(base_url, sizeof base_url, p))
-        base_url[0] = '\0';
-    if (p)
-        pclose(p);
-    base_url[strcspn(base_url, "\n")] = '\0';
+    snprintf(tls_node, sizeof tls_node, "%s", node_dir);
+    node_cmd("start", node_dir, base_url, sizeof base_url);
 }
 
 static void stop_node(void)
 {
-    if (!node_dir[0])
-        return;
-    char src[512], cmd[1400];
-    snprintf(src, sizeof src, "%s", __FILE__);
-    char *slash = strrchr(src, '/');
-    if (slash)
-        *slash = '\0';
-    snprintf(cmd, sizeof cmd, "bash '%s/../scripts/rabbitmq.sh' stop '%s'", slash ? src : ".", node_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "stopping the RabbitMQ node in %s failed\n", node_dir);
+    char out[64];
+    if (node_dir[0])
+        node_cmd("stop", node_dir, out, sizeof out);
 }
 
 static pl_transport *open_peer(peer *p)
@@ -700,6 +711,69 @@ static void test_heartbeat(void)
     printf("heartbeat=2 with 6 s idle between collectives: ok in %.1f s\n", pl_tr_now() - t0);
 }
 
+/* Rank 0 of 2 opening base_url + url_extra is refused in the TLS handshake
+ * (quickly: such errors are not retried). */
+static void expect_tls_refused(const char *what)
+{
+    peer ps[MAXN];
+    new_run(ps, 2, "?connect_timeout=5");
+    ps[1].skip_open = 1;
+    run_peers(ps, 1);
+    PL_CHECK(ps[0].rc_open != 0 && strstr(ps[0].err.msg, "TLS connection failed"), "amqps %s: rc %d '%s'",
+             what, ps[0].rc_open, ps[0].err.msg);
+}
+
+/* amqps:// against the private node's TLS listener (certificate for
+ * 127.0.0.1 signed by a CA made for the node): exact sums in both patterns;
+ * a CA that did not sign it is refused with a TLS error; verify=0 (insecure,
+ * testing only) connects anyway. */
+static void test_tls(void)
+{
+    char tls[512] = "", cacert[512] = "";
+    const char *env = getenv("PEERLESS_AMQPS_URL");
+    if (env && *env) {
+        snprintf(tls, sizeof tls, "%s", env);
+        snprintf(cacert, sizeof cacert, "%s", getenv("PEERLESS_AMQP_CACERT") ? getenv("PEERLESS_AMQP_CACERT") : "");
+    } else if (tls_node[0]) {
+        node_cmd("tls-url", tls_node, tls, sizeof tls);
+        char *q = strstr(tls, "?cacert=");
+        if (q) {
+            snprintf(cacert, sizeof cacert, "%s", q + 8);
+            *q = '\0';
+        }
+    }
+    PL_CHECK(tls[0] != '\0', "no TLS broker: with PEERLESS_AMQP_URL set PEERLESS_AMQPS_URL (amqps://..., no "
+             "query) and PEERLESS_AMQP_CACERT too, or PEERLESS_AMQP_NODE (scripts/rabbitmq.sh start DIR)");
+    if (!tls[0])
+        return;
+    char plain[512];
+    snprintf(plain, sizeof plain, "%s", base_url);
+    snprintf(base_url, sizeof base_url, "%s", tls);
+    snprintf(url_extra, sizeof url_extra, "%s%s", cacert[0] ? "&cacert=" : "", cacert);
+    check_sum(3, 1000003, "scatter", "65536");
+    check_sum(3, 1000003, "fanout", "65536");
+    check_sum(2, 7, "scatter", NULL);
+    snprintf(url_extra, sizeof url_extra, "&cacert=/etc/ssl/certs/ca-certificates.crt");
+    expect_tls_refused("with a CA that did not sign the broker's certificate");
+    snprintf(url_extra, sizeof url_extra, "&cacert=/etc/ssl/certs/ca-certificates.crt&verify=0");
+    check_sum(2, 1000, "scatter", NULL);
+    /* by name (the certificate's DNS entry) works; by an address it does not
+     * list (the node's second TLS listener, 127.0.0.2) is refused */
+    char *at = strstr(base_url, "@127.0.0.1:");
+    if (!env && at) {
+        char rest[512];
+        snprintf(rest, sizeof rest, "%s", at + 10);
+        snprintf(at, sizeof base_url - (size_t)(at - base_url), "@localhost%s", rest);
+        snprintf(url_extra, sizeof url_extra, "&cacert=%s", cacert);
+        check_sum(2, 1000, "fanout", NULL);
+        at = strstr(base_url, "@localhost:");
+        snprintf(at, sizeof base_url - (size_t)(at - base_url), "@127.0.0.2%s", rest);
+        expect_tls_refused("to an address the certificate does not name");
+    }
+    url_extra[0] = '\0';
+    snprintf(base_url, sizeof base_url, "%s", plain);
+}
+
 int main(void)
 {
     test_url();
@@ -713,6 +787,7 @@ int main(void)
         test_bytes();
         test_codecs();
         test_topk();
+        test_tls();
         test_broadcast_barrier();
         test_foreign();
         test_failures();

@@ -4,6 +4,8 @@
 #include "transport/amqp_conn.h"
 
 #include <amqp_ssl_socket.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <amqp_tcp_socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -71,7 +73,15 @@ static int connect_socket(pl_amqp_conn *c, amqp_connection_state_t *conn, const 
             return pl_err_set(err, PL_ERR_NOMEM, "amqp broker %s: cannot create a socket", c->where);
         if (u->tls) {
             amqp_ssl_socket_set_verify_peer(s, u->verify);
-            amqp_ssl_socket_set_verify_hostname(s, u->verify);
+            /* The name is checked by OpenSSL during the handshake: rabbitmq-c's
+             * own check knows DNS names only and refuses a broker addressed by
+             * its IP address even when the certificate lists that address. */
+            amqp_ssl_socket_set_verify_hostname(s, 0);
+            X509_VERIFY_PARAM *vp = SSL_CTX_get0_param(amqp_ssl_socket_get_context(s));
+            if (u->verify && X509_VERIFY_PARAM_set1_ip_asc(vp, u->host) != 1 &&
+                X509_VERIFY_PARAM_set1_host(vp, u->host, 0) != 1)
+                return pl_err_set(err, PL_ERR_NOMEM, "amqp broker %s: cannot set the host name to "
+                                  "verify", c->where);
             if (u->cacert[0] && amqp_ssl_socket_set_cacert(s, u->cacert) != AMQP_STATUS_OK)
                 return pl_err_set(err, PL_ERR_IO, "amqp broker %s: cannot load CA file %s", c->where,
                                   u->cacert);
