@@ -50,18 +50,6 @@ node_env() { # node_env DIR: export the variables that define the node in DIR
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-make_certs() { # make_certs DIR: a CA and a server certificate for 127.0.0.1 / localhost
-  local d=$1
-  mkdir -p "$d"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=peerless test CA" \
-    -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$d/server.key" \
-    -out "$d/server.csr" 2>/dev/null
-  printf 'subjectAltName = DNS:localhost, IP:127.0.0.1\n' >"$d/san.ext"
-  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
-    -days 2 -extfile "$d/san.ext" -out "$d/server.pem" 2>/dev/null
-  chmod 600 "$d/server.key" "$d/ca.key"
-}
 
 case "${1:-}" in
 install)
@@ -80,7 +68,7 @@ start)
   printf 'PL_RMQ_PORT=%s\nPL_RMQ_DIST=%s\nPL_RMQ_EPMD=%s\nPL_RMQ_TLS=%s\n' "$port" "$dist" "$epmd" "$tls" \
     >"$dir/node.env"
   echo '[].' >"$dir/enabled_plugins"
-  make_certs "$dir/tls"
+  bash "$(dirname "${BASH_SOURCE[0]}")/test-certs.sh" "$dir/tls"
   cat >"$dir/rabbitmq.conf" <<CONF
 max_message_size = 134217728
 log.console = false

@@ -2,9 +2,13 @@
 # s3rver.sh — a local S3-compatible server (s3rver 3.7.1, Node.js) for tests.
 #
 #   scripts/s3rver.sh install                 npm install s3rver into .deps/node
-#   scripts/s3rver.sh start DIR PORT BUCKET   start on 127.0.0.1:PORT with data in
+#   scripts/s3rver.sh start DIR PORT BUCKET [--tls]
+#                                             start on 127.0.0.1:PORT with data in
 #                                             DIR/data and BUCKET created; waits
-#                                             until the port answers (10 s at most)
+#                                             until the port answers (10 s at most);
+#                                             --tls: https with a certificate for
+#                                             127.0.0.1 / localhost signed by the CA
+#                                             DIR/tls/ca.pem (scripts/test-certs.sh)
 #   scripts/s3rver.sh stop DIR                stop it (SIGTERM, then SIGKILL after 3 s)
 #
 # s3rver accepts the access key S3RVER / secret S3RVER and does not check
@@ -27,6 +31,11 @@ install)
   ;;
 start)
   dir=${2:?DIR}; port=${3:?PORT}; bucket=${4:?BUCKET}
+  tls=()
+  if [[ ${5:-} == --tls ]]; then
+    bash "$root/scripts/test-certs.sh" "$dir/tls"
+    tls=(--key "$dir/tls/server.key" --cert "$dir/tls/server.pem")
+  fi
   if [[ ! -f $bin ]]; then
     echo "s3rver.sh: $bin missing; run scripts/s3rver.sh install (or scripts/install-deps.sh --test)" >&2
     exit 1
@@ -34,7 +43,8 @@ start)
   mkdir -p "$dir/data"
   # Its ListObjectsV2 continuation tokens use DES, which Node 17+ (OpenSSL 3)
   # offers only through the legacy provider; without it page 2 is a 500.
-  node --openssl-legacy-provider "$bin" -d "$dir/data" -a 127.0.0.1 -p "$port" -s --configure-bucket "$bucket" \
+  node --openssl-legacy-provider "$bin" -d "$dir/data" -a 127.0.0.1 -p "$port" -s "${tls[@]}" \
+    --configure-bucket "$bucket" \
     >"$dir/s3rver.log" 2>&1 &
   echo $! >"$dir/s3rver.pid"
   for _ in $(seq 100); do

@@ -8,9 +8,11 @@
 #include "store/s3_impl.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store/store_impl.h"
 
@@ -256,6 +258,7 @@ static void s3_close(void *impl)
     free(s->access_key);
     free(s->secret_key);
     free(s->token);
+    free(s->ca_bundle);
     free(s);
 }
 
@@ -274,6 +277,12 @@ int pl_store_s3_open(const char *rest, const pl_store_opts *opts, void **impl,
         st = set_region_endpoint(s, opts, err);
     if (!st)
         st = load_credentials(s, err);
+    const char *ca = env("AWS_CA_BUNDLE"); /* as the AWS CLI and SDKs */
+    if (!st && ca && access(ca, R_OK) != 0)
+        st = pl_err_set(err, PL_ERR_ARG, "AWS_CA_BUNDLE '%s': cannot read the CA file (%s)", ca,
+                        strerror(errno));
+    if (!st && ca && !(s->ca_bundle = strdup(ca)))
+        st = pl_err_set(err, PL_ERR_NOMEM, "opening store '%s'", s->url);
     if (!st)
         st = pl_s3_global_init(err);
     if (!st && !(*url = strdup(s->url)))

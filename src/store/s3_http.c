@@ -184,6 +184,8 @@ static void setup_transfer(CURL *c, const pl_s3 *s, const pl_s3_req *q,
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, s->connect_ms);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, s->total_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (s->ca_bundle)
+        curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_bundle);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     if (strcmp(q->method, "PUT") == 0) {
@@ -230,7 +232,10 @@ static int attempt(const pl_s3 *s, const pl_s3_req *q, s3_resp *r, int *transien
         st = pl_err_set(err, PL_ERR_NOMEM, "%s %s: response body of %lld "
                         "bytes", q->method, url, (long long)r->content_length);
     } else if (rc != CURLE_OK) {
-        *transient = rc != CURLE_URL_MALFORMAT && rc != CURLE_UNSUPPORTED_PROTOCOL;
+        /* a bad URL or a certificate that does not verify will not heal */
+        *transient = rc != CURLE_URL_MALFORMAT && rc != CURLE_UNSUPPORTED_PROTOCOL &&
+                     rc != CURLE_PEER_FAILED_VERIFICATION && rc != CURLE_SSL_CACERT_BADFILE &&
+                     rc != CURLE_SSL_CERTPROBLEM;
         st = pl_err_set(err, PL_ERR_IO, "%s %s: %s", q->method, url,
                         ebuf[0] ? ebuf : curl_easy_strerror(rc));
     } else if (r->status / 100 == 2 && strcmp(q->method, "HEAD") != 0 &&

@@ -16,6 +16,7 @@ typedef struct pl_s3 {
     char *host;       /* Host header (port omitted when default) */
     char *region;
     char *access_key, *secret_key, *token; /* token may be NULL */
+    char *ca_bundle;  /* AWS_CA_BUNDLE: CA file for https endpoints, or NULL */
     long connect_ms, total_ms;
     int retries;
     int page_size;    /* 0: server default */
