@@ -15,8 +15,8 @@
 #                 build/bench_amqp on a private RabbitMQ node started here
 #                 (scripts/rabbitmq.sh) and stopped at exit
 # All rows use one float32 vector of the model's parameter count, in place,
-# summed over the N processes, one warm-up call then R timed calls (R/2 for
-# ResNet-18, R/5 for VGG11), each after a barrier; the row is rank 0's median.
+# summed over the N processes, one warm-up call then R timed calls (R/3 for
+# VGG11), each after a barrier; the row is rank 0's median.
 # With --rounds K the whole set runs K times, the implementations alternating
 # within each round, and the table shows the median over the rounds.
 # mpi_allreduce is built only when CMake found MPI (Debian: openmpi-bin

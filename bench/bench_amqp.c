@@ -5,8 +5,8 @@
  * URL is a broker (e.g. from scripts/rabbitmq.sh start DIR) with optional
  * query options (chunk=...). For each pattern and N it forks N peer
  * processes, each with its own connection; each all-reduces a random vector
- * of every model's gradient size once to warm up, then R times (R/2 for
- * ResNet-18, R/5 for VGG11, at least 2, as bench_allreduce), each after a
+ * of every model's gradient size once to warm up, then R times (R/3 for
+ * VGG11, at least 2, as bench_allreduce), each after a
  * barrier. --only MODEL keeps the models whose name contains MODEL. Rank 0
  * prints
  *   pattern,N,model,floats,median_s,sent_MB_per_peer,recv_MB_per_peer,send_s,recv_s,wait_s

@@ -15,8 +15,8 @@ typedef struct model_size {
 static const model_size models[] = {
     {"squeezenet1_1", 727626, 1},
     {"mobilenet_v3_small", 1528106, 1},
-    {"resnet18", 11181642, 2},
-    {"vgg11", 128807306, 5},
+    {"resnet18", 11181642, 1},
+    {"vgg11", 128807306, 3},
 };
 #define N_MODELS (sizeof models / sizeof *models)
 
