@@ -757,26 +757,27 @@ int pl_codec_encode_sparse(const float *x, size_t n, void *out, size_t cap, size
                            pl_err *err)
 {
     *written = 0;
-    size_t need = pl_codec_sparse_bytes(x, n);
-    if (need == 0 || cap < need)
+    if (n > PL_CODEC_MAX_N || cap < PL_CODEC_HEADER_SIZE)
         return pl_err_set(err, PL_ERR_ARG, "sparse encoding of %zu elements: %s", n,
-                          need ? "output buffer too small" : "too many elements");
-    size_t bad = first_nonfinite(x, n);
-    if (bad < n)
-        return pl_err_set(err, PL_ERR_NUMERIC, "sparse encoding: element %zu is %g", bad,
-                          x[bad]);
-    uint8_t *p = out, *body = p + PL_CODEC_HEADER_SIZE;
-    pl_codec_write_header(&(pl_codec_cfg){.id = PL_CODEC_NONE}, n, p);
-    p[0] = (uint8_t)PL_CODEC_TOPK;
-    le_put_u32(p + 8, (uint32_t)((need - PL_CODEC_HEADER_SIZE) / 8));
-    for (size_t i = 0; i < n; i++) {
+                          n > PL_CODEC_MAX_N ? "too many elements" : "output buffer too small");
+    uint8_t *p = out, *body = p + PL_CODEC_HEADER_SIZE, *end = p + cap;
+    for (size_t i = 0; i < n; i++) { /* one pass: check, select, write */
+        if (!isfinite(x[i]))
+            return pl_err_set(err, PL_ERR_NUMERIC, "sparse encoding: element %zu is %g", i, x[i]);
         if (mag_bits(x[i]) == 0)
             continue;
+        if (end - body < 8)
+            return pl_err_set(err, PL_ERR_ARG, "sparse encoding of %zu elements: output buffer "
+                              "too small", n);
         le_put_u32(body, (uint32_t)i);
         le_put_f32(body + 4, x[i]);
         body += 8;
     }
-    *written = need;
+    size_t k = (size_t)(body - p - PL_CODEC_HEADER_SIZE) / 8;
+    pl_codec_write_header(&(pl_codec_cfg){.id = PL_CODEC_NONE}, n, p); /* version, n */
+    p[0] = (uint8_t)PL_CODEC_TOPK;
+    le_put_u32(p + 8, (uint32_t)k);
+    *written = PL_CODEC_HEADER_SIZE + 8 * k;
     return PL_OK;
 }
 

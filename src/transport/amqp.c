@@ -84,6 +84,8 @@ typedef struct amqp_tr {
 } amqp_tr;
 
 static int lossy(const ar_plan *p) { return p->codec.id != PL_CODEC_NONE; }
+/* Raw float32 payloads, and top-k sums (a topk payload with any k). */
+static const pl_codec_cfg none = {.id = PL_CODEC_NONE}, sparse = {.id = PL_CODEC_TOPK};
 
 /* --- receiving --- */
 
@@ -603,11 +605,11 @@ static int encode_piece(amqp_tr *t, pl_codec *enc, const float *x, uint32_t i, s
 
 /* The cnt floats of a raw payload (message header already checked), or NULL
  * with err naming what was expected. */
-static const float *raw_floats(const pl_codec_cfg *none, const pl_amqp_msg *m, size_t cnt, pl_err *err)
+static const float *raw_floats(const pl_amqp_msg *m, size_t cnt, pl_err *err)
 {
     size_t len = m->len - HDR;
     uint8_t want[PL_CODEC_HEADER_SIZE];
-    pl_codec_write_header(none, cnt, want);
+    pl_codec_write_header(&none, cnt, want);
     if (len == PL_CODEC_HEADER_SIZE + cnt * sizeof(float) && !memcmp(m->body + HDR, want, sizeof want))
         return (const float *)(const void *)(m->body + HDR + PL_CODEC_HEADER_SIZE);
     pl_err_set(err, PL_ERR_FORMAT, "a %zu-byte payload, expected a float32 codec header for %zu elements "
@@ -659,7 +661,7 @@ static int reduce_raw(amqp_tr *t, float *data, uint32_t i, uint64_t step, uint32
     int rc = PL_OK;
     for (int r = 0; !rc && r < t->size; r++) {
         const pl_amqp_msg *m = r == t->rank ? NULL : p->slot[(size_t)i * n + (size_t)r];
-        src[r] = m ? raw_floats(&p->codec, m, cnt, err) : x;
+        src[r] = m ? raw_floats(m, cnt, err) : x;
         if (!src[r])
             rc = pl_err_wrap(err, PL_ERR_FORMAT, "rank %d, all-reduce step %" PRIu64 ": piece %u from rank %d",
                              t->rank, step, i, r);
@@ -713,7 +715,6 @@ static int complete_piece(amqp_tr *t, float *data, uint32_t i, uint64_t step, pl
     }
     size_t len, cnt = p->pcnt[i];
     if (p->codec.id == PL_CODEC_TOPK) { /* the sum exactly: sparse or raw, the shorter */
-        static const pl_codec_cfg none = {.id = PL_CODEC_NONE}, sparse = {.id = PL_CODEC_TOPK};
         uint8_t *out = t->sendbuf + HDR;
         if (pl_codec_sparse_bytes(p->acc, cnt) < pl_codec_max_bytes(&none, cnt)) {
             rc = pl_codec_encode_sparse(p->acc, cnt, out, t->u.chunk, &len, err);
@@ -777,14 +778,13 @@ static int misfit(amqp_tr *t, const pl_wire_header *h, uint64_t step, pl_err *er
 static int take_result(amqp_tr *t, float *data, const pl_amqp_msg *m, uint32_t i, uint32_t s,
                        int raw_sum, uint64_t step, pl_err *err)
 {
-    static const pl_codec_cfg none = {.id = PL_CODEC_NONE}, sparse = {.id = PL_CODEC_TOPK};
     ar_plan *p = t->p;
     int rc = PL_OK;
     if (lossy(p) && !raw_sum) {
         const pl_codec_cfg *want = p->codec.id == PL_CODEC_TOPK ? &sparse : &p->codec; /* any k */
         rc = pl_codec_decode(want, m->body + HDR, m->len - HDR, data + p->poff[i], p->pcnt[i], err);
     } else {
-        const float *x = raw_floats(&none, m, p->pcnt[i], err);
+        const float *x = raw_floats(m, p->pcnt[i], err);
         if (x)
             memcpy(data + p->poff[i], x, p->pcnt[i] * sizeof *x);
         else

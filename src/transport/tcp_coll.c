@@ -90,6 +90,8 @@ typedef struct op {
 } op;
 
 static const char *const op_names[] = {"all-reduce", "broadcast", "barrier"};
+/* Decoding a top-k sum: a topk payload with any k (pl_codec_encode_sparse). */
+static const pl_codec_cfg sparse_sum = {.id = PL_CODEC_TOPK};
 
 static size_t chunk_off(const op *o, int c)
 {
@@ -407,12 +409,11 @@ static int reduce_into(op *o, uint32_t sg, size_t off, size_t cnt, tcp_tx *m)
         return rc;
     size_t sparse = o->sparse_ag ? pl_codec_sparse_bytes(s->acc, cnt) : 0;
     if (sparse && sparse < pl_codec_max_bytes(o->ag_codec, cnt)) {
-        static const pl_codec_cfg topk = {.id = PL_CODEC_TOPK};
         uint8_t *enc = s->agenc + (size_t)sg * o->ag_bytes;
         size_t written = 0;
         rc = pl_codec_encode_sparse(s->acc, cnt, enc, o->ag_bytes, &written, o->err);
         if (!rc) /* hold exactly what the others decode */
-            rc = pl_codec_decode(&topk, enc, written, o->data + off, cnt, o->err);
+            rc = pl_codec_decode(&sparse_sum, enc, written, o->data + off, cnt, o->err);
         if (rc)
             return pl_err_wrap(o->err, rc, "rank %d, all-reduce step %" PRIu64 ": encoding the sum",
                                s->rank, o->step);
@@ -604,8 +605,7 @@ static int finish_reduced(op *o, int j, tcp_peer *p)
 {
     size_t cnt = (size_t)p->h.elem_count;
     if (p->h.codec == PL_CODEC_TOPK && o->sparse_ag) {
-        static const pl_codec_cfg topk = {.id = PL_CODEC_TOPK};
-        int rc = pl_codec_decode(&topk, p->dst, (size_t)p->h.payload_len,
+        int rc = pl_codec_decode(&sparse_sum, p->dst, (size_t)p->h.payload_len,
                                  o->data + p->h.elem_offset, cnt, o->err);
         return rc ? fail(o, j, rc, "sent an undecodable result: ", o->err->msg) : PL_OK;
     }
